@@ -1,0 +1,61 @@
+//! Snappy. The Java client writes the xerial framing (a 16-byte header,
+//! then blocks of int32 length + raw snappy); librdkafka reads and writes
+//! both. We write xerial and read either.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::error::{DecodeError, EncodeError};
+
+const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+/// xerial's default block size (uncompressed bytes per block).
+const BLOCK: usize = 32 * 1024;
+
+pub(super) fn compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
+    out.put_slice(&XERIAL_MAGIC);
+    out.put_i32(1); // version
+    out.put_i32(1); // minimum compatible version
+    let mut enc = snap::raw::Encoder::new();
+    for chunk in input.chunks(BLOCK) {
+        let len_at = out.len();
+        out.put_i32(0);
+        let start = out.len();
+        out.resize(start + snap::raw::max_compress_len(chunk.len()), 0);
+        let n = enc.compress(chunk, &mut out[start..]).map_err(|e| EncodeError::Compression(e.to_string()))?;
+        out.truncate(start + n);
+        out[len_at..len_at + 4].copy_from_slice(&(n as i32).to_be_bytes());
+    }
+    Ok(())
+}
+
+fn raw_block(block: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    let err = |e: snap::Error| DecodeError::Compression(format!("snappy: {e}"));
+    let n = snap::raw::decompress_len(block).map_err(err)?;
+    if out.len().saturating_add(n) > max {
+        return Err(super::too_large(max));
+    }
+    let start = out.len();
+    out.resize(start + n, 0);
+    let written = snap::raw::Decoder::new().decompress(block, &mut out[start..]).map_err(err)?;
+    out.truncate(start + written);
+    Ok(())
+}
+
+pub(super) fn decompress(input: &[u8], max: usize) -> Result<Bytes, DecodeError> {
+    let mut out = Vec::new();
+    if input.len() >= 16 && input[..8] == XERIAL_MAGIC {
+        let mut rest = &input[16..];
+        while !rest.is_empty() {
+            if rest.len() < 4 {
+                return Err(DecodeError::Compression("snappy: truncated xerial block length".into()));
+            }
+            let n = i32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+            let n = usize::try_from(n).map_err(|_| DecodeError::Compression("snappy: negative block length".into()))?;
+            let block = rest.get(4..4 + n).ok_or_else(|| DecodeError::Compression("snappy: truncated xerial block".into()))?;
+            raw_block(block, max, &mut out)?;
+            rest = &rest[4 + n..];
+        }
+    } else {
+        raw_block(input, max, &mut out)?;
+    }
+    Ok(out.into())
+}
