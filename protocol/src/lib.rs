@@ -29,6 +29,7 @@ pub mod records;
 pub mod testutil;
 pub mod wire;
 
+pub use bytes;
 pub use error::{DecodeError, EncodeError};
 pub use error_code::{ErrorClass, ErrorCode};
 pub use messages::{ApiKey, Message, RequestBody, ResponseBody};
