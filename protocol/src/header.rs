@@ -70,17 +70,39 @@ pub fn frame_length(prefix: [u8; 4], max: usize) -> Result<usize, DecodeError> {
 }
 
 impl RequestHeader {
-    /// Encodes the header; its version follows from the API and version.
+    /// Encodes the header; its version follows from the API and version
+    /// (2 for flexible versions, else 1).
     pub fn encode(&self, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        let flexible = ApiKey::from_i16(self.api_key).is_some_and(|k| k.is_flexible(self.api_version));
+        self.encode_version(buf, if flexible { 2 } else { 1 })
+    }
+
+    /// Encodes the header at an explicit header version: 0 has no client id
+    /// (only ControlledShutdown v0 ever used it), 1 adds the client id, 2
+    /// adds a tagged-field section.
+    pub fn encode_version(&self, buf: &mut BytesMut, header_version: i16) -> Result<(), EncodeError> {
         buf.put_i16(self.api_key);
         buf.put_i16(self.api_version);
         buf.put_i32(self.correlation_id);
-        put_nullable_string(buf, self.client_id.as_deref(), false, "client_id")?;
-        let flexible = ApiKey::from_i16(self.api_key).is_some_and(|k| k.is_flexible(self.api_version));
-        if flexible {
+        if header_version >= 1 {
+            put_nullable_string(buf, self.client_id.as_deref(), false, "client_id")?;
+        }
+        if header_version >= 2 {
             put_tagged_fields(buf, Vec::new(), &self.unknown_tagged_fields);
         }
         Ok(())
+    }
+
+    /// Decodes a header at an explicit header version (see [`Self::encode_version`]).
+    pub fn decode_version(r: &mut Reader, header_version: i16) -> Result<Self, DecodeError> {
+        let mut h = RequestHeader { api_key: r.i16()?, api_version: r.i16()?, correlation_id: r.i32()?, ..Default::default() };
+        if header_version >= 1 {
+            h.client_id = r.nullable_string(false, "client_id")?;
+        }
+        if header_version >= 2 {
+            h.unknown_tagged_fields = r.tagged_fields(|_, _| Ok(false))?;
+        }
+        Ok(h)
     }
 
     /// Decodes the header. The API must be one this crate knows (its
@@ -215,4 +237,39 @@ pub fn decode_exact<M: Message>(buf: Bytes, version: i16) -> Result<M, DecodeErr
     let m = M::decode(&mut r, version)?;
     r.finish()?;
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_headers_at_every_version() {
+        let h = RequestHeader { api_key: 3, api_version: 12, correlation_id: 9, client_id: Some("c".into()), unknown_tagged_fields: Vec::new() };
+        let expected_len = [8, 11, 12];
+        for hv in 0..=2i16 {
+            let mut b = BytesMut::new();
+            h.encode_version(&mut b, hv).unwrap();
+            assert_eq!(b.len(), expected_len[hv as usize]);
+            let back = RequestHeader::decode_version(&mut Reader::new(b.freeze()), hv).unwrap();
+            let want = if hv == 0 { RequestHeader { client_id: None, ..h.clone() } } else { h.clone() };
+            assert_eq!(back, want);
+        }
+    }
+
+    #[test]
+    fn oversized_and_negative_frames_are_refused() {
+        assert!(frame_length((-1i32).to_be_bytes(), DEFAULT_MAX_FRAME).is_err());
+        assert!(frame_length(1000i32.to_be_bytes(), 999).is_err());
+        assert_eq!(frame_length(999i32.to_be_bytes(), 999), Ok(999));
+    }
+
+    #[test]
+    fn response_header_versions() {
+        assert_eq!(response_header_version(ApiKey::ApiVersions, 3), 0);
+        assert_eq!(response_header_version(ApiKey::Metadata, 9), 1);
+        assert_eq!(response_header_version(ApiKey::Metadata, 8), 0);
+        assert_eq!(request_header_version(ApiKey::Produce, 9), 2);
+        assert_eq!(request_header_version(ApiKey::Produce, 8), 1);
+    }
 }
