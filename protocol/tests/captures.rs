@@ -6,7 +6,7 @@ mod common;
 
 use bytes::BytesMut;
 use ferrokafka_protocol::header::{decode_response, encode_response, Request, RequestHeader};
-use ferrokafka_protocol::messages::{ApiVersionsRequest, Message};
+use ferrokafka_protocol::messages::ApiVersionsRequest;
 use ferrokafka_protocol::ApiKey;
 use ferrokafka_protocol::wire::Reader;
 

@@ -7,9 +7,12 @@ use flate2::{read::MultiGzDecoder, write::GzEncoder};
 
 use crate::error::{DecodeError, EncodeError};
 
+pub(super) fn level(level: Option<i32>) -> flate2::Compression {
+    flate2::Compression::new(level.unwrap_or(6).clamp(0, 9) as u32)
+}
+
 pub(super) fn compress(input: &[u8], level: Option<i32>, out: &mut BytesMut) -> Result<(), EncodeError> {
-    let level = flate2::Compression::new(level.unwrap_or(6).clamp(0, 9) as u32);
-    let mut enc = GzEncoder::new(out.writer(), level);
+    let mut enc = GzEncoder::new(out.writer(), self::level(level));
     enc.write_all(input).and_then(|_| enc.finish().map(|_| ())).map_err(|e| EncodeError::Compression(e.to_string()))
 }
 

@@ -11,9 +11,13 @@ use lz4_flex::frame::{BlockMode, BlockSize, FrameDecoder, FrameEncoder, FrameInf
 
 use crate::error::{DecodeError, EncodeError};
 
-pub(super) fn compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
+pub(super) fn encoder<W: Write>(w: W) -> FrameEncoder<W> {
     let info = FrameInfo::new().block_size(BlockSize::Max64KB).block_mode(BlockMode::Independent);
-    let mut enc = FrameEncoder::with_frame_info(info, out.writer());
+    FrameEncoder::with_frame_info(info, w)
+}
+
+pub(super) fn compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
+    let mut enc = encoder(out.writer());
     enc.write_all(input).map_err(|e| EncodeError::Compression(e.to_string()))?;
     enc.finish().map_err(|e| EncodeError::Compression(e.to_string()))?;
     Ok(())

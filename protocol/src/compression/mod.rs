@@ -7,7 +7,10 @@
 mod gzip;
 mod lz4;
 mod snappy;
+mod stream;
 mod zstd;
+
+pub use stream::Compressor;
 
 use bytes::{Bytes, BytesMut};
 

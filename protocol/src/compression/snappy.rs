@@ -11,20 +11,67 @@ const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
 const BLOCK: usize = 32 * 1024;
 
 pub(super) fn compress(input: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
-    out.put_slice(&XERIAL_MAGIC);
-    out.put_i32(1); // version
-    out.put_i32(1); // minimum compatible version
-    let mut enc = snap::raw::Encoder::new();
+    let mut w = XerialWriter::new(out);
     for chunk in input.chunks(BLOCK) {
+        w.block(chunk)?;
+    }
+    Ok(())
+}
+
+/// Writes the xerial header, then compresses each full 32 KiB block as it fills.
+pub struct XerialWriter<'a> {
+    out: &'a mut BytesMut,
+    pending: Vec<u8>,
+    enc: snap::raw::Encoder,
+}
+
+impl<'a> XerialWriter<'a> {
+    pub(super) fn new(out: &'a mut BytesMut) -> Self {
+        out.put_slice(&XERIAL_MAGIC);
+        out.put_i32(1); // version
+        out.put_i32(1); // minimum compatible version
+        XerialWriter { out, pending: Vec::new(), enc: snap::raw::Encoder::new() }
+    }
+
+    fn block(&mut self, chunk: &[u8]) -> Result<(), EncodeError> {
+        let out = &mut *self.out;
         let len_at = out.len();
         out.put_i32(0);
         let start = out.len();
         out.resize(start + snap::raw::max_compress_len(chunk.len()), 0);
-        let n = enc.compress(chunk, &mut out[start..]).map_err(|e| EncodeError::Compression(e.to_string()))?;
+        let n = self.enc.compress(chunk, &mut out[start..]).map_err(|e| EncodeError::Compression(e.to_string()))?;
         out.truncate(start + n);
         out[len_at..len_at + 4].copy_from_slice(&(n as i32).to_be_bytes());
+        Ok(())
     }
-    Ok(())
+
+    pub(super) fn write(&mut self, mut data: &[u8]) -> Result<(), EncodeError> {
+        while !data.is_empty() {
+            if self.pending.is_empty() && data.len() >= BLOCK {
+                self.block(&data[..BLOCK])?;
+                data = &data[BLOCK..];
+                continue;
+            }
+            let take = (BLOCK - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.pending.len() == BLOCK {
+                let full = std::mem::take(&mut self.pending);
+                self.block(&full)?;
+                self.pending = full;
+                self.pending.clear();
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn finish(mut self) -> Result<(), EncodeError> {
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            self.block(&rest)?;
+        }
+        Ok(())
+    }
 }
 
 fn raw_block(block: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), DecodeError> {
