@@ -1,8 +1,11 @@
 //! The `ferrokafka` command-line tool.
 //!
-//! Today it can decode captured Kafka frames (`ferrokafka decode`); `demo`,
-//! `produce`, `consume`, `perf` and `mock` need the client and the mock
-//! cluster, which are not built yet, and say so instead of pretending.
+//! Today it decodes captured Kafka frames (`ferrokafka decode`) and serves
+//! the mock cluster (`ferrokafka mock`); `demo`, `produce`, `consume` and
+//! `perf` need the client, which is not built yet, and say so instead of
+//! pretending.
+
+mod mock_cmd;
 
 use std::process::ExitCode;
 
@@ -16,8 +19,11 @@ const USAGE: &str = "usage:
   ferrokafka decode request FILE            decode a request frame (no size prefix)
   ferrokafka decode response API VERSION FILE
                                             decode a response frame of API (name or key) at VERSION
-  ferrokafka demo | produce | consume | perf | mock
-                                            not built yet (they need the client and the mock cluster)";
+  ferrokafka mock [--brokers N] [--port P] [--partitions N] [--transactions-v2] [--no-auto-create]
+                                            serve an in-process Kafka cluster until interrupted;
+                                            fault-injection commands on standard input ('help')
+  ferrokafka demo | produce | consume | perf
+                                            not built yet (they need the client)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,10 +31,11 @@ fn main() -> ExitCode {
     match words.as_slice() {
         ["decode", "request", file] => run(|| decode_request(file)),
         ["decode", "response", api, version, file] => run(|| decode_resp(api, version, file)),
-        [cmd @ ("demo" | "produce" | "consume" | "perf" | "mock"), ..] => {
+        ["mock", rest @ ..] => run(|| mock_cmd::run(rest)),
+        [cmd @ ("demo" | "produce" | "consume" | "perf"), ..] => {
             eprintln!(
-                "ferrokafka {cmd}: not available yet. It needs the client (producer, transactions, consumer) \
-                 and the embedded mock cluster, which are still being built on top of the wire codec."
+                "ferrokafka {cmd}: not available yet. It needs the client (producer, transactions, consumer), \
+                 which is still being built on top of the wire codec."
             );
             ExitCode::from(2)
         }
