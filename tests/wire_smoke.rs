@@ -3,9 +3,8 @@
 //! every codec a Produce of a compressed batch and a Fetch of it, records
 //! compared field by field.
 //!
-//! The broker comes from `FERROKAFKA_TEST_BOOTSTRAP` (the test command starts
-//! Tansu and sets it). Without it the test says so and does nothing, until
-//! the mock cluster can stand in.
+//! Runs against the broker in `FERROKAFKA_TEST_BOOTSTRAP` (the test command
+//! starts Tansu and sets it) and, always, against the mock cluster.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -98,13 +97,27 @@ fn sample_batch(codec: Compression, n: usize) -> RecordBatch {
 }
 
 #[test]
-fn produce_and_fetch_every_codec_over_a_plain_socket() {
+fn produce_and_fetch_every_codec_against_the_configured_broker() {
     let Ok(addr) = std::env::var("FERROKAFKA_TEST_BOOTSTRAP") else {
-        eprintln!("NOTICE: FERROKAFKA_TEST_BOOTSTRAP is not set; wire smoke test skipped");
+        eprintln!("NOTICE: FERROKAFKA_TEST_BOOTSTRAP is not set; only the mock cluster is tested");
         return;
     };
-    let addr = addr.split(',').next().unwrap().to_string();
-    let mut conn = Conn::connect(&addr);
+    smoke(addr.split(',').next().unwrap());
+}
+
+#[test]
+fn produce_and_fetch_every_codec_against_the_mock_cluster() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cluster = rt.block_on(ferrokafka_mock::MockCluster::start(Default::default())).unwrap();
+    let addr = cluster.bootstrap().split(',').next().unwrap().to_string();
+    // The mock runs on the runtime's worker threads while this blocking
+    // test talks to it.
+    smoke(&addr);
+    drop(cluster);
+}
+
+fn smoke(addr: &str) {
+    let mut conn = Conn::connect(addr);
     let topic = format!("ferrokafka-smoke-{}", std::process::id());
 
     let create = CreateTopicsRequest {

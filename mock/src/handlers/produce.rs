@@ -31,6 +31,13 @@ pub fn produce(cluster: &mut Cluster, ctx: &Ctx, req: ProduceRequest) -> Option<
                 }
                 Err(code) => {
                     pr.error_code = code.0;
+                    // Kafka reports the log start offset whenever the
+                    // partition is its own, errors or not.
+                    if v >= 5 {
+                        if let Some(p) = cluster.partition(&topic.name, part.index).filter(|p| p.leader == ctx.broker) {
+                            pr.log_start_offset = p.log.log_start_offset;
+                        }
+                    }
                     if v >= 10 && code == ErrorCode::NOT_LEADER_OR_FOLLOWER {
                         if let Some(p) = cluster.partition(&topic.name, part.index) {
                             pr.current_leader.leader_id = p.leader;
