@@ -107,8 +107,17 @@ pub fn fetch(cluster: &mut Cluster, ctx: &Ctx, req: FetchRequest, deadline_passe
                         pr.log_start_offset = log.log_start_offset;
                     }
                     if p.fetch_offset < log.log_start_offset || p.fetch_offset > log.high_watermark() {
+                        // Kafka answers an out-of-range fetch with no
+                        // watermarks at all (captured: errors/00570).
                         any_error = true;
                         pr.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.0;
+                        pr.high_watermark = -1;
+                        if v >= 4 {
+                            pr.last_stable_offset = -1;
+                        }
+                        if v >= 5 {
+                            pr.log_start_offset = -1;
+                        }
                     } else {
                         let upper = if isolation == READ_COMMITTED { log.last_stable_offset() } else { log.high_watermark() };
                         let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
