@@ -117,30 +117,34 @@ impl Record {
         Ok(())
     }
 
-    /// Reads one record (length prefix included) from `r`.
+    /// Reads one record (length prefix included) from `r`. Keys, values
+    /// and header values are slices of `r`'s buffer.
     pub fn decode(r: &mut Reader) -> Result<Record, DecodeError> {
         let len = r.varint()?;
-        if len < 0 {
+        if len < 0 || len as usize > r.remaining() {
             return Err(DecodeError::InvalidLength { what: "record", length: i64::from(len) });
         }
-        let mut r = r.sub(len as usize, "record")?;
+        // Decode in place (no sub-buffer per record) and check the length
+        // at the end.
+        let end = r.position() + len as usize;
         let attributes = r.i8()?;
         let timestamp_delta = r.varlong()?;
         let offset_delta = r.varint()?;
-        let key = varint_bytes(&mut r, "record key")?;
-        let value = varint_bytes(&mut r, "record value")?;
+        let key = varint_bytes(r, "record key")?;
+        let value = varint_bytes(r, "record value")?;
         let count = r.varint()?;
-        if count < 0 || count as usize > r.remaining() / 2 {
+        let left = end.saturating_sub(r.position());
+        if count < 0 || count as usize > left / 2 {
             return Err(DecodeError::InvalidLength { what: "header count", length: i64::from(count) });
         }
         let mut headers = Vec::with_capacity(count as usize);
         for _ in 0..count {
-            let key = varint_bytes(&mut r, "header key")?.ok_or(DecodeError::UnexpectedNull { field: "header key" })?;
-            let value = varint_bytes(&mut r, "header value")?;
+            let key = varint_bytes(r, "header key")?.ok_or(DecodeError::UnexpectedNull { field: "header key" })?;
+            let value = varint_bytes(r, "header value")?;
             headers.push(RecordHeader { key, value });
         }
-        if !r.is_empty() {
-            return Err(DecodeError::Corrupt(format!("{} bytes left inside a record", r.remaining())));
+        if r.position() != end {
+            return Err(DecodeError::Corrupt(format!("record length {len} does not match its content")));
         }
         Ok(Record { attributes, timestamp_delta, offset_delta, key, value, headers })
     }
