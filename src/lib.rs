@@ -1,13 +1,22 @@
 //! # ferrokafka
 //!
-//! A pure-Rust Apache Kafka client built for exactly-once work: an
-//! idempotent producer, a transactional producer and a
-//! consume-transform-produce loop on top of them.
+//! A pure-Rust Apache Kafka client built for exactly-once work, written from
+//! the wire protocol up.
 //!
-//! **Status:** only the wire codec exists so far, re-exported here as
-//! [`protocol`]. Connections, metadata, the producer, transactions, the
-//! consumer and the admin client are being built on top of it; until they
-//! land this crate offers nothing else, rather than something that pretends
-//! to work.
+//! - [`producer`]: the idempotent producer (on by default), with Java-
+//!   compatible partitioning, batching, compression and back-pressure.
+//! - [`cluster`]: bootstrap, metadata cache and connection pool.
+//! - [`net`]: one connection to one broker (pipelining, version choice).
+//! - [`protocol`]: the wire codec (`ferrokafka-protocol`).
+//!
+//! The transactional producer, the consumer and the admin client are being
+//! built on these layers.
 
+pub mod cluster;
+pub mod error;
+pub mod net;
+pub mod producer;
+
+pub use error::{Error, Result};
 pub use ferrokafka_protocol as protocol;
+pub use ferrokafka_protocol::{ErrorClass, ErrorCode};

@@ -103,6 +103,8 @@ impl Record {
         let body = self.body_len();
         let body_i32 = i32::try_from(body).map_err(|_| too_long("record", body))?;
         put_varint(buf, body_i32);
+        // Attributes are kept as decoded (always 0 so far), so re-encoding
+        // is exact; `write_record` is the same layout with attributes 0.
         buf.put_i8(self.attributes);
         put_varlong(buf, self.timestamp_delta);
         put_varint(buf, self.offset_delta);
@@ -148,6 +150,106 @@ impl Record {
         }
         Ok(Record { attributes, timestamp_delta, offset_delta, key, value, headers })
     }
+}
+
+/// Size of a record body (after its length varint) with these parts.
+pub fn record_body_len(timestamp_delta: i64, offset_delta: i32, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[RecordHeader]) -> usize {
+    let opt = |b: Option<&[u8]>| match b {
+        None => 1,
+        Some(b) => varint_len(b.len() as i32) + b.len(),
+    };
+    1 + varlong_len(timestamp_delta)
+        + varint_len(offset_delta)
+        + opt(key)
+        + opt(value)
+        + varint_len(headers.len() as i32)
+        + headers.iter().map(|h| varint_len(h.key.len() as i32) + h.key.len() + opt(h.value.as_deref())).sum::<usize>()
+}
+
+/// Appends one record, length prefix included, straight from its parts
+/// (no intermediate [`Record`]): the producer's one-pass append.
+pub fn write_record(
+    buf: &mut impl BufMut,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[RecordHeader],
+) -> Result<usize, EncodeError> {
+    let body = record_body_len(timestamp_delta, offset_delta, key, value, headers);
+    let body_i32 = i32::try_from(body).map_err(|_| EncodeError::TooLong { what: "record", length: body })?;
+    put_varint(buf, body_i32);
+    buf.put_i8(0);
+    put_varlong(buf, timestamp_delta);
+    put_varint(buf, offset_delta);
+    put_opt_slice(buf, key);
+    put_opt_slice(buf, value);
+    put_varint(buf, headers.len() as i32);
+    for h in headers {
+        put_varint(buf, h.key.len() as i32);
+        buf.put_slice(&h.key);
+        put_opt_slice(buf, h.value.as_deref());
+    }
+    Ok(varint_len(body_i32) + body)
+}
+
+fn put_opt_slice(buf: &mut impl BufMut, b: Option<&[u8]>) {
+    match b {
+        None => put_varint(buf, -1),
+        Some(b) => {
+            put_varint(buf, b.len() as i32);
+            buf.put_slice(b);
+        }
+    }
+}
+
+/// The header fields a producer fills in when a batch is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    /// Codec, timestamp type, transactional flag.
+    pub attributes: i16,
+    /// Records minus one.
+    pub last_offset_delta: i32,
+    /// First record's timestamp.
+    pub base_timestamp: i64,
+    /// Largest timestamp.
+    pub max_timestamp: i64,
+    /// Producer id or -1.
+    pub producer_id: i64,
+    /// Producer epoch or -1.
+    pub producer_epoch: i16,
+    /// First sequence or -1.
+    pub base_sequence: i32,
+    /// Number of records.
+    pub count: i32,
+}
+
+/// Writes the 61-byte header into the front of `batch` (which holds the
+/// header space followed by the encoded, possibly compressed, records) and
+/// computes the CRC-32C: what turns a producer's buffer into a valid batch
+/// without copying the records.
+pub fn seal_batch(batch: &mut [u8], h: &BatchHeader) -> Result<(), EncodeError> {
+    if batch.len() < BATCH_HEADER_LEN {
+        return Err(EncodeError::TooLong { what: "batch header space", length: batch.len() });
+    }
+    let len = i32::try_from(batch.len() - 12).map_err(|_| EncodeError::TooLong { what: "record batch", length: batch.len() })?;
+    let mut w = &mut batch[..BATCH_HEADER_LEN];
+    w.put_i64(0);
+    w.put_i32(len);
+    w.put_i32(-1);
+    w.put_i8(2);
+    w.put_u32(0);
+    w.put_i16(h.attributes);
+    w.put_i32(h.last_offset_delta);
+    w.put_i64(h.base_timestamp);
+    w.put_i64(h.max_timestamp);
+    w.put_i64(h.producer_id);
+    w.put_i16(h.producer_epoch);
+    w.put_i32(h.base_sequence);
+    w.put_i32(h.count);
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
 }
 
 fn put_opt(buf: &mut impl BufMut, b: &Option<Bytes>) {

@@ -15,7 +15,7 @@ pub mod legacy;
 
 use bytes::Bytes;
 
-pub use batch::{Record, RecordBatch, RecordHeader, TimestampType};
+pub use batch::{record_body_len, seal_batch, write_record, BatchHeader, Record, RecordBatch, RecordHeader, TimestampType, BATCH_HEADER_LEN};
 pub use control::{ControlRecord, ControlRecordType};
 pub use legacy::LegacyMessage;
 

@@ -1,0 +1,5 @@
+//! Network connections to brokers.
+
+mod conn;
+
+pub use conn::{ConnConfig, Connection, Stream};

@@ -1,0 +1,351 @@
+//! The producer: idempotent by default.
+//!
+//! ```no_run
+//! # async fn demo() -> ferrokafka::Result<()> {
+//! use ferrokafka::producer::{Producer, ProducerRecord};
+//!
+//! let producer = Producer::builder()
+//!     .bootstrap("127.0.0.1:9092")
+//!     .set("linger.ms", "10")?
+//!     .build()
+//!     .await?;
+//! let delivery = producer.send(ProducerRecord::new("orders").key("k1").value("v1")).await?;
+//! let meta = delivery.await?;
+//! println!("written at {}:{}", meta.partition, meta.offset);
+//! producer.close().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Errors: what is retried, what bumps the epoch, what is fatal
+//!
+//! | answer for a batch | ferrokafka | Java client | librdkafka |
+//! |---|---|---|---|
+//! | retriable codes (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, NOT_ENOUGH_REPLICAS, REQUEST_TIMED_OUT, CORRUPT_MESSAGE, ...), no answer, a broken connection | retried with the **same** sequence until `delivery.timeout.ms`; metadata refreshed for leadership errors; the partition sends only its oldest batch until healthy | same | same |
+//! | DUPLICATE_SEQUENCE_NUMBER | success (offset unknown: -1) | same | same |
+//! | OUT_OF_ORDER_SEQUENCE_NUMBER on a batch behind another one being retried | retried after it, same sequence | same | same |
+//! | OUT_OF_ORDER_SEQUENCE_NUMBER on the oldest batch, UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH | **epoch bump** (KIP-360: InitProducerId with the current id and epoch, or a new id from brokers before v3), every unacknowledged batch renumbered from 0, then retried | bumps the epoch; the oldest batch fails with OutOfOrderSequenceException | bumps the epoch (KIP-360) and retries; fails on some |
+//! | a non-retriable code for a batch (MESSAGE_TOO_LARGE, INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED, ...) | that batch fails; later batches are renumbered under a bumped epoch | that batch fails; later sequences are adjusted in place | that batch fails; epoch bump |
+//! | a batch past `delivery.timeout.ms` that was sent without a definite answer | fails with [`Error::PossiblyWritten`]; epoch bump before further sends | fails with TimeoutException; epoch bump | fails with `_MSG_TIMED_OUT` ("possibly persisted") |
+//! | InitProducerId refused with a non-retriable error (e.g. CLUSTER_AUTHORIZATION_FAILED, UNSUPPORTED_VERSION) | **fatal**: every record fails with [`Error::Fatal`]; recreate the producer | fatal | fatal |
+//!
+//! Where we differ: on an out-of-order oldest batch the Java client fails
+//! that batch; ferrokafka renumbers and resends it, because the broker's
+//! answer proves it was not written (no loss, no duplicate). The epoch
+//! bump waits until nothing is in flight and every batch with an unknown
+//! outcome has been resolved with its old sequence, so renumbering can
+//! never duplicate a batch that was in fact written.
+//!
+//! # Ordering
+//!
+//! Per partition, records are written in the order `send` was called, also
+//! across retries and reconnects: after any failure the partition sends only
+//! its oldest unacknowledged batch until that is settled. Without
+//! idempotence the same holds for one connection, as in the Java client with
+//! `max.in.flight.requests.per.connection > 1` there is no broker-side
+//! guarantee against duplicates after a lost response.
+
+mod batch;
+mod config;
+mod engine;
+mod partitioner;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ferrokafka_protocol::bytes::Bytes;
+use ferrokafka_protocol::records::RecordHeader;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+pub use config::{Acks, ProducerConfig};
+pub use partitioner::{murmur2, partition_for_key, Partitioner};
+
+use crate::cluster::Cluster;
+use crate::error::{Error, Result};
+use engine::{Cmd, Engine, Pending};
+
+/// A record to send.
+#[derive(Debug, Clone, Default)]
+pub struct ProducerRecord {
+    /// The topic.
+    pub topic: String,
+    /// An explicit partition, or `None` to let the partitioner choose.
+    pub partition: Option<i32>,
+    /// The key (murmur2 of it picks the partition by default).
+    pub key: Option<Bytes>,
+    /// The value; `None` is a tombstone.
+    pub value: Option<Bytes>,
+    /// Headers.
+    pub headers: Vec<RecordHeader>,
+    /// Create time in ms since the epoch; `None` takes the time of `send`.
+    pub timestamp: Option<i64>,
+}
+
+impl ProducerRecord {
+    /// A record for `topic` with nothing in it yet.
+    pub fn new(topic: impl Into<String>) -> Self {
+        ProducerRecord { topic: topic.into(), ..Default::default() }
+    }
+
+    /// Sets the key.
+    pub fn key(mut self, key: impl Into<Bytes>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sets the value.
+    pub fn value(mut self, value: impl Into<Bytes>) -> Self {
+        self.value = Some(value.into());
+        self
+    }
+
+    /// Sends to this partition.
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
+        self.headers.push(RecordHeader::new(key, Some(value.into())));
+        self
+    }
+
+    /// Sets the timestamp (ms since the epoch).
+    pub fn timestamp(mut self, ts: i64) -> Self {
+        self.timestamp = Some(ts);
+        self
+    }
+}
+
+/// Where a record was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset, or -1 when the broker gave none (acks=0, or a duplicate
+    /// answered by a broker older than 2.x).
+    pub offset: i64,
+    /// The record's timestamp (the broker's, for log-append-time topics).
+    pub timestamp: i64,
+}
+
+/// Resolves when the record is acknowledged or has definitely failed.
+pub struct DeliveryFuture {
+    rx: oneshot::Receiver<Result<RecordMetadata>>,
+}
+
+impl Future for DeliveryFuture {
+    type Output = Result<RecordMetadata>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx).poll(cx).map(|r| r.unwrap_or(Err(Error::Closed)))
+    }
+}
+
+/// Builds a [`Producer`].
+#[derive(Default)]
+pub struct ProducerBuilder {
+    config: ProducerConfig,
+    partitioner: Option<Arc<dyn Partitioner>>,
+}
+
+impl ProducerBuilder {
+    /// `bootstrap.servers`, comma-separated.
+    pub fn bootstrap(mut self, servers: &str) -> Self {
+        self.config.cluster.bootstrap = servers.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        self
+    }
+
+    /// Sets a property by its Java client name.
+    pub fn set(mut self, key: &str, value: &str) -> Result<Self> {
+        self.config.set(key, value)?;
+        Ok(self)
+    }
+
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: ProducerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Edits the typed configuration.
+    pub fn configure(mut self, f: impl FnOnce(&mut ProducerConfig)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    /// Uses a custom partitioner instead of murmur2/sticky.
+    pub fn partitioner(mut self, p: Arc<dyn Partitioner>) -> Self {
+        self.partitioner = Some(p);
+        self
+    }
+
+    /// Connects and starts the producer.
+    pub async fn build(self) -> Result<Producer> {
+        self.config.validate()?;
+        let idempotent = self.config.idempotence()?;
+        let cluster = Cluster::connect(self.config.cluster.clone()).await?;
+        let memory = Arc::new(Semaphore::new(self.config.buffer_memory));
+        let config = Arc::new(self.config);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let engine = Engine::new(config.clone(), cluster.clone(), idempotent, memory.clone());
+        let task = tokio::spawn(engine.run(rx));
+        Ok(Producer {
+            inner: Arc::new(Inner {
+                config,
+                cluster,
+                memory,
+                tx,
+                sticky: Mutex::default(),
+                partitioner: self.partitioner,
+                closed: std::sync::atomic::AtomicBool::new(false),
+                task: Mutex::new(Some(task)),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    config: Arc<ProducerConfig>,
+    cluster: Cluster,
+    memory: Arc<Semaphore>,
+    tx: mpsc::UnboundedSender<Cmd>,
+    sticky: Mutex<partitioner::Sticky>,
+    partitioner: Option<Arc<dyn Partitioner>>,
+    closed: std::sync::atomic::AtomicBool,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// An idempotent (by default) Kafka producer. Cheap to clone.
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl Producer {
+    /// A builder with the Java client's defaults.
+    pub fn builder() -> ProducerBuilder {
+        ProducerBuilder::default()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.inner.config
+    }
+
+    /// Queues a record. Waits (up to `max.block.ms`) for topic metadata and
+    /// for room in `buffer.memory`; the returned future resolves when the
+    /// record is acknowledged or has definitely failed.
+    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        let inner = &self.inner;
+        if inner.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let cfg = &inner.config;
+        let deadline = Instant::now() + cfg.max_block;
+        let size = batch::record_size(record.key.as_deref(), record.value.as_deref(), &record.headers) + 61;
+        if size > cfg.max_request_size || size > cfg.buffer_memory {
+            return Err(Error::RecordTooLarge { size, limit: cfg.max_request_size.min(cfg.buffer_memory) });
+        }
+        let permits = u32::try_from(size).map_err(|_| Error::RecordTooLarge { size, limit: u32::MAX as usize })?;
+        let permit = match tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), inner.memory.acquire_many(permits)).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => return Err(Error::Closed),
+            Err(_) => return Err(Error::BufferFull),
+        };
+        let partition = match self.choose_partition(&record, size, deadline).await {
+            Ok(p) => p,
+            Err(e) => return Err(e),
+        };
+        // The engine gives the memory back when the batch completes.
+        permit.forget();
+        let (tx, rx) = oneshot::channel();
+        let pending = Pending {
+            topic: record.topic,
+            partition,
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+            timestamp: record.timestamp.unwrap_or_else(now_ms),
+            delivery: tx,
+            reserved: size,
+        };
+        if inner.tx.send(Cmd::Send(pending)).is_err() {
+            inner.memory.add_permits(size);
+            return Err(Error::Closed);
+        }
+        Ok(DeliveryFuture { rx })
+    }
+
+    /// Sends and waits for the acknowledgement.
+    pub async fn send_and_wait(&self, record: ProducerRecord) -> Result<RecordMetadata> {
+        self.send(record).await?.await
+    }
+
+    async fn choose_partition(&self, record: &ProducerRecord, size: usize, deadline: Instant) -> Result<i32> {
+        let topic = self.inner.cluster.wait_for_topic(&record.topic, deadline).await?;
+        let n = topic.partitions.len() as i32;
+        if n == 0 {
+            return Err(Error::Kafka(ferrokafka_protocol::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+        }
+        if let Some(p) = record.partition {
+            if p < 0 || p >= n {
+                return Err(Error::Config(format!("partition {p} out of range: {} has {n}", record.topic)));
+            }
+            return Ok(p);
+        }
+        if let Some(custom) = &self.inner.partitioner {
+            return Ok(custom.partition(&record.topic, record.key.as_deref(), n).rem_euclid(n));
+        }
+        if let Some(key) = &record.key {
+            return Ok(partition_for_key(key, n));
+        }
+        let available: Vec<i32> = topic.partitions.iter().enumerate().filter(|(_, p)| p.leader >= 0).map(|(i, _)| i as i32).collect();
+        let mut sticky = self.inner.sticky.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(sticky.partition(&record.topic, size, n, &available, self.inner.config.batch_size))
+    }
+
+    /// Sends everything queued now and waits until each record is
+    /// acknowledged or has failed.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.tx.send(Cmd::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Refuses new records, delivers or fails every queued one (bounded by
+    /// `delivery.timeout.ms`), and stops. Nothing is dropped silently.
+    pub async fn close(&self) {
+        self.inner.closed.store(true, std::sync::atomic::Ordering::Release);
+        let (tx, rx) = oneshot::channel();
+        if self.inner.tx.send(Cmd::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
+        let task = self.inner.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+    }
+
+    /// Like [`close`](Self::close) with an upper bound; records still
+    /// pending after `timeout` fail with [`Error::Closed`].
+    pub async fn close_timeout(&self, timeout: Duration) {
+        if tokio::time::timeout(timeout, self.close()).await.is_err() {
+            if let Some(t) = self.inner.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                // Dropping the engine drops every pending delivery, which
+                // resolves their futures with Error::Closed.
+                t.abort();
+            }
+        }
+    }
+}

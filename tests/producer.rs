@@ -1,0 +1,319 @@
+//! The idempotent producer against the mock cluster (whose faults make
+//! retries, lost responses and leader changes happen on demand), and its
+//! basic path against the broker in `FERROKAFKA_TEST_BOOTSTRAP`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ferrokafka::producer::{partition_for_key, Producer, ProducerRecord};
+use ferrokafka::{Error, ErrorCode};
+use ferrokafka_mock::{MockCluster, MockConfig};
+use ferrokafka_protocol::records::RecordBatch;
+use ferrokafka_protocol::ApiKey;
+
+async fn mock(brokers: i32) -> MockCluster {
+    MockCluster::start(MockConfig { brokers, ..Default::default() }).await.unwrap()
+}
+
+async fn producer(bootstrap: &str, props: &[(&str, &str)]) -> Producer {
+    let mut b = Producer::builder().bootstrap(bootstrap).set("retry.backoff.ms", "10").unwrap().set("retry.backoff.max.ms", "50").unwrap();
+    for (k, v) in props {
+        b = b.set(k, v).unwrap();
+    }
+    b.build().await.unwrap()
+}
+
+/// The values of every data record in a partition's log, in offset order.
+fn log_values(c: &MockCluster, topic: &str, p: i32) -> Vec<String> {
+    c.batches(topic, p)
+        .into_iter()
+        .filter(|b| !b.is_control())
+        .flat_map(|b: RecordBatch| b.records.into_iter().map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap()))
+        .collect()
+}
+
+/// Sends `n` records `prefix-0..n` to one partition, all queued before any
+/// is awaited; returns their results.
+async fn send_many(p: &Producer, topic: &str, partition: i32, prefix: &str, n: usize) -> Vec<Result<i64, Error>> {
+    let mut futs = Vec::with_capacity(n);
+    for i in 0..n {
+        futs.push(p.send(ProducerRecord::new(topic).partition(partition).value(format!("{prefix}-{i}"))).await.unwrap());
+    }
+    let mut out = Vec::with_capacity(n);
+    for f in futs {
+        out.push(f.await.map(|m| m.offset));
+    }
+    out
+}
+
+fn expected(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+#[tokio::test]
+async fn records_arrive_once_and_in_order_with_every_codec() {
+    let c = mock(3).await;
+    c.create_topic("t", 3).unwrap();
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let p = producer(&c.bootstrap(), &[("compression.type", codec), ("batch.size", "2000")]).await;
+        let results = send_many(&p, "t", 1, codec, 500).await;
+        let offsets: Vec<i64> = results.into_iter().map(|r| r.unwrap()).collect();
+        assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1), "{codec}: consecutive offsets");
+        p.close().await;
+    }
+    let all = log_values(&c, "t", 1);
+    let want: Vec<String> = ["none", "gzip", "snappy", "lz4", "zstd"].iter().flat_map(|c| expected(c, 500)).collect();
+    assert_eq!(all, want);
+    // Stored batches carry the codec and the producer's id, epoch, sequences.
+    let batches = c.batches("t", 1);
+    assert!(batches.iter().all(|b| b.producer_id >= 0 && b.base_sequence >= 0));
+}
+
+#[tokio::test]
+async fn keyed_records_go_where_the_java_client_puts_them() {
+    // The table was made by librdkafka's murmur2_random partitioner, which
+    // is the Java client's algorithm.
+    let table = include_str!("data/murmur2_librdkafka.tsv");
+    let mut checked = 0;
+    for line in table.lines().filter(|l| !l.starts_with('#')) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let key: Vec<u8> = (0..f[0].len()).step_by(2).map(|i| u8::from_str_radix(&f[0][i..i + 2], 16).unwrap()).collect();
+        let (n, want): (i32, i32) = (f[1].parse().unwrap(), f[2].parse().unwrap());
+        assert_eq!(partition_for_key(&key, n), want, "key {} over {n} partitions", f[0]);
+        checked += 1;
+    }
+    assert!(checked >= 190);
+
+    // And the producer uses it.
+    let c = mock(1).await;
+    c.create_topic("k", 13).unwrap();
+    let p = producer(&c.bootstrap(), &[]).await;
+    for i in 0..40 {
+        let key = format!("key-{i}");
+        let meta = p.send_and_wait(ProducerRecord::new("k").key(key.clone()).value("v")).await.unwrap();
+        assert_eq!(meta.partition, partition_for_key(key.as_bytes(), 13));
+    }
+    p.close().await;
+}
+
+#[tokio::test]
+async fn keyless_records_stick_to_a_partition_for_a_batch() {
+    let c = mock(1).await;
+    c.create_topic("s", 6).unwrap();
+    let p = producer(&c.bootstrap(), &[("batch.size", "4096"), ("linger.ms", "50")]).await;
+    let mut futs = Vec::new();
+    for i in 0..400 {
+        futs.push(p.send(ProducerRecord::new("s").value(format!("{i:0>90}"))).await.unwrap());
+    }
+    let mut parts = Vec::new();
+    for f in futs {
+        parts.push(f.await.unwrap().partition);
+    }
+    let switches = parts.windows(2).filter(|w| w[0] != w[1]).count();
+    let used: std::collections::HashSet<i32> = parts.iter().copied().collect();
+    assert!(used.len() > 1, "spread over partitions");
+    assert!(switches < 40, "sticky, not round-robin: {switches} switches");
+    p.close().await;
+}
+
+#[tokio::test]
+async fn retriable_errors_keep_order_and_lose_nothing() {
+    let c = mock(1).await;
+    c.create_topic("r", 1).unwrap();
+    let p = producer(&c.bootstrap(), &[("batch.size", "1000"), ("linger.ms", "1")]).await;
+    c.fail_next(None, ApiKey::Produce, ErrorCode::NOT_LEADER_OR_FOLLOWER, 3);
+    c.fail_next(None, ApiKey::Produce, ErrorCode::NOT_ENOUGH_REPLICAS, 2);
+    let results = send_many(&p, "r", 0, "r", 2000).await;
+    assert!(results.iter().all(|r| r.is_ok()), "{:?}", results.iter().find(|r| r.is_err()));
+    assert_eq!(log_values(&c, "r", 0), expected("r", 2000));
+    p.close().await;
+}
+
+#[tokio::test]
+async fn lost_responses_are_retried_without_duplicates() {
+    let c = mock(1).await;
+    c.create_topic("l", 1).unwrap();
+    let p = producer(&c.bootstrap(), &[("batch.size", "1000"), ("linger.ms", "1")]).await;
+    // The broker writes, then the connection drops before the answer.
+    c.drop_next_response(None, ApiKey::Produce, 3);
+    let results = send_many(&p, "l", 0, "l", 1500).await;
+    let offsets: Vec<i64> = results.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(offsets, (0..1500).collect::<Vec<i64>>(), "each record's own offset, once");
+    assert_eq!(log_values(&c, "l", 0), expected("l", 1500));
+    p.close().await;
+}
+
+#[tokio::test]
+async fn an_out_of_order_answer_bumps_the_epoch_and_resends() {
+    let c = mock(1).await;
+    c.create_topic("o", 1).unwrap();
+    let p = producer(&c.bootstrap(), &[("batch.size", "1000"), ("linger.ms", "1")]).await;
+    p.send_and_wait(ProducerRecord::new("o").partition(0).value("first")).await.unwrap();
+    c.fail_next(None, ApiKey::Produce, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, 1);
+    let results = send_many(&p, "o", 0, "o", 300).await;
+    assert!(results.iter().all(|r| r.is_ok()));
+    let mut want = vec!["first".to_string()];
+    want.extend(expected("o", 300));
+    assert_eq!(log_values(&c, "o", 0), want);
+    let epochs: Vec<i16> = c.batches("o", 0).iter().map(|b| b.producer_epoch).collect();
+    assert_eq!(epochs.first(), Some(&0));
+    assert!(epochs.last().copied().unwrap() >= 1, "epoch bumped: {epochs:?}");
+    p.close().await;
+}
+
+#[tokio::test]
+async fn a_rejected_batch_fails_alone_and_later_records_still_arrive() {
+    let c = mock(1).await;
+    c.create_topic("x", 1).unwrap();
+    let p = producer(&c.bootstrap(), &[("linger.ms", "1")]).await;
+    p.send_and_wait(ProducerRecord::new("x").partition(0).value("before")).await.unwrap();
+    c.fail_next(None, ApiKey::Produce, ErrorCode::INVALID_RECORD, 1);
+    let bad = p.send_and_wait(ProducerRecord::new("x").partition(0).value("rejected")).await;
+    assert_eq!(bad.unwrap_err().code(), Some(ErrorCode::INVALID_RECORD));
+    p.send_and_wait(ProducerRecord::new("x").partition(0).value("after")).await.unwrap();
+    assert_eq!(log_values(&c, "x", 0), vec!["before", "after"]);
+    p.close().await;
+}
+
+#[tokio::test]
+async fn a_leader_change_mid_stream_keeps_order() {
+    let c = mock(3).await;
+    c.create_topic("m", 1).unwrap();
+    let p = producer(&c.bootstrap(), &[("batch.size", "800"), ("linger.ms", "1")]).await;
+    let first = send_many(&p, "m", 0, "a", 300);
+    let mover = async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let old = c.leader_of("m", 0).unwrap();
+        c.move_leader("m", 0, old % 3 + 1);
+    };
+    let (results, _) = tokio::join!(first, mover);
+    assert!(results.iter().all(|r| r.is_ok()));
+    let more = send_many(&p, "m", 0, "b", 300).await;
+    assert!(more.iter().all(|r| r.is_ok()));
+    let mut want = expected("a", 300);
+    want.extend(expected("b", 300));
+    assert_eq!(log_values(&c, "m", 0), want);
+    p.close().await;
+}
+
+#[tokio::test]
+async fn a_broker_that_goes_away_and_comes_back() {
+    let c = mock(2).await;
+    c.create_topic("g", 2).unwrap();
+    let p = producer(&c.bootstrap(), &[("batch.size", "800"), ("linger.ms", "1")]).await;
+    let leader = c.leader_of("g", 0).unwrap();
+    let sends = async { tokio::join!(send_many(&p, "g", 0, "p0", 400), send_many(&p, "g", 1, "p1", 400)) };
+    let chaos = async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        c.stop_broker(leader);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        c.start_broker(leader).await.unwrap();
+    };
+    let ((r0, r1), _) = tokio::join!(sends, chaos);
+    assert!(r0.iter().chain(r1.iter()).all(|r| r.is_ok()));
+    assert_eq!(log_values(&c, "g", 0), expected("p0", 400));
+    assert_eq!(log_values(&c, "g", 1), expected("p1", 400));
+    p.close().await;
+}
+
+#[tokio::test]
+async fn a_full_buffer_pushes_back_then_fails_after_max_block() {
+    let c = mock(1).await;
+    c.create_topic("b", 1).unwrap();
+    let p = producer(&c.bootstrap(), &[("buffer.memory", "4000"), ("max.block.ms", "200"), ("batch.size", "1000")]).await;
+    // Metadata and producer id first, so only buffer space can block.
+    p.send_and_wait(ProducerRecord::new("b").partition(0).value("warm")).await.unwrap();
+    c.pause_broker(1);
+    let mut pending = Vec::new();
+    let mut refused = None;
+    for i in 0..200 {
+        match p.send(ProducerRecord::new("b").partition(0).value(format!("{i:0>50}"))).await {
+            Ok(f) => pending.push(f),
+            Err(e) => {
+                refused = Some((i, e));
+                break;
+            }
+        }
+    }
+    let (at, err) = refused.expect("the buffer filled up");
+    assert!(matches!(err, Error::BufferFull), "{err}");
+    assert!(at > 10 && at < 100, "refused after {at} records");
+    c.resume_broker(1);
+    for f in pending {
+        f.await.unwrap();
+    }
+    // Room again.
+    p.send_and_wait(ProducerRecord::new("b").partition(0).value("later")).await.unwrap();
+    p.close().await;
+}
+
+#[tokio::test]
+async fn send_gives_up_on_metadata_after_max_block() {
+    let c = mock(1).await;
+    let p = producer(&c.bootstrap(), &[("max.block.ms", "300"), ("allow.auto.create.topics", "false")]).await;
+    let start = std::time::Instant::now();
+    let err = p.send(ProducerRecord::new("no-such-topic").value("v")).await.err().expect("no such topic");
+    assert_eq!(err.code(), Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // A broker that does not answer: bounded by max.block.ms as well.
+    c.pause_broker(1);
+    let start = std::time::Instant::now();
+    assert!(p.send(ProducerRecord::new("other").value("v")).await.is_err());
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    c.resume_broker(1);
+}
+
+#[tokio::test]
+async fn close_delivers_everything_pending() {
+    let c = mock(1).await;
+    c.create_topic("c", 1).unwrap();
+    let p = producer(&c.bootstrap(), &[("linger.ms", "500")]).await;
+    let mut futs = Vec::new();
+    for i in 0..1000 {
+        futs.push(p.send(ProducerRecord::new("c").partition(0).value(format!("c-{i}"))).await.unwrap());
+    }
+    p.close().await;
+    for f in futs {
+        f.await.unwrap();
+    }
+    assert_eq!(log_values(&c, "c", 0), expected("c", 1000));
+    assert!(matches!(p.send(ProducerRecord::new("c").value("late")).await, Err(Error::Closed)));
+}
+
+#[tokio::test]
+async fn records_never_answered_fail_after_the_delivery_timeout() {
+    let c = mock(1).await;
+    c.create_topic("d", 1).unwrap();
+    let p = producer(&c.bootstrap(), &[("delivery.timeout.ms", "700"), ("request.timeout.ms", "300"), ("linger.ms", "1")]).await;
+    p.send_and_wait(ProducerRecord::new("d").partition(0).value("ok")).await.unwrap();
+    c.pause_broker(1);
+    let r = p.send_and_wait(ProducerRecord::new("d").partition(0).value("stuck")).await;
+    let err = r.unwrap_err();
+    assert!(matches!(err, Error::PossiblyWritten(_) | Error::Timeout(_)), "{err}");
+    c.resume_broker(1);
+    p.send_and_wait(ProducerRecord::new("d").partition(0).value("after")).await.unwrap();
+    p.close().await;
+}
+
+#[tokio::test]
+async fn against_the_configured_broker() {
+    let Ok(bootstrap) = std::env::var("FERROKAFKA_TEST_BOOTSTRAP") else {
+        eprintln!("NOTICE: FERROKAFKA_TEST_BOOTSTRAP is not set; the producer is tested against the mock only");
+        return;
+    };
+    let topic = format!("ferrokafka-producer-{}", std::process::id());
+    let p = producer(&bootstrap, &[("linger.ms", "5")]).await;
+    let mut futs = Vec::new();
+    for i in 0..3000 {
+        futs.push(p.send(ProducerRecord::new(topic.clone()).key(format!("k{}", i % 10)).value(format!("v{i}"))).await.unwrap());
+    }
+    let mut by_partition: HashMap<i32, Vec<i64>> = HashMap::new();
+    for f in futs {
+        let m = f.await.unwrap();
+        by_partition.entry(m.partition).or_default().push(m.offset);
+    }
+    for (part, offsets) in by_partition {
+        assert!(offsets.windows(2).all(|w| w[1] > w[0]), "partition {part}: offsets increase");
+    }
+    p.close().await;
+}
