@@ -50,7 +50,7 @@ fn expected(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i}")).collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_arrive_once_and_in_order_with_every_codec() {
     let c = mock(3).await;
     c.create_topic("t", 3).unwrap();
@@ -69,7 +69,22 @@ async fn records_arrive_once_and_in_order_with_every_codec() {
     assert!(batches.iter().all(|b| b.producer_id >= 0 && b.base_sequence >= 0));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_batches_reach_the_broker_in_sequence_order() {
+    // Up to five batches of a partition in flight: the broker must see them
+    // in sequence order, or it answers OUT_OF_ORDER_SEQUENCE_NUMBER.
+    let c = mock(1).await;
+    c.create_topic("q", 2).unwrap();
+    let p = producer(&c.bootstrap(), &[("batch.size", "1024"), ("linger.ms", "0")]).await;
+    let (a, b) = tokio::join!(send_many(&p, "q", 0, "a", 3000), send_many(&p, "q", 1, "b", 3000));
+    assert!(a.iter().chain(b.iter()).all(|r| r.is_ok()));
+    assert!(c.produce_errors().is_empty(), "the broker refused batches: {:?}", c.produce_errors());
+    assert!(c.batches("q", 0).iter().all(|b| b.producer_epoch == 0), "no epoch bump was needed");
+    assert_eq!(log_values(&c, "q", 0), expected("a", 3000));
+    p.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyed_records_go_where_the_java_client_puts_them() {
     // The table was made by librdkafka's murmur2_random partitioner, which
     // is the Java client's algorithm.
@@ -96,7 +111,7 @@ async fn keyed_records_go_where_the_java_client_puts_them() {
     p.close().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyless_records_stick_to_a_partition_for_a_batch() {
     let c = mock(1).await;
     c.create_topic("s", 6).unwrap();
@@ -116,7 +131,7 @@ async fn keyless_records_stick_to_a_partition_for_a_batch() {
     p.close().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retriable_errors_keep_order_and_lose_nothing() {
     let c = mock(1).await;
     c.create_topic("r", 1).unwrap();
@@ -129,7 +144,7 @@ async fn retriable_errors_keep_order_and_lose_nothing() {
     p.close().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_responses_are_retried_without_duplicates() {
     let c = mock(1).await;
     c.create_topic("l", 1).unwrap();
@@ -143,7 +158,7 @@ async fn lost_responses_are_retried_without_duplicates() {
     p.close().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_out_of_order_answer_bumps_the_epoch_and_resends() {
     let c = mock(1).await;
     c.create_topic("o", 1).unwrap();
@@ -161,7 +176,7 @@ async fn an_out_of_order_answer_bumps_the_epoch_and_resends() {
     p.close().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_batch_fails_alone_and_later_records_still_arrive() {
     let c = mock(1).await;
     c.create_topic("x", 1).unwrap();
@@ -175,7 +190,7 @@ async fn a_rejected_batch_fails_alone_and_later_records_still_arrive() {
     p.close().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_change_mid_stream_keeps_order() {
     let c = mock(3).await;
     c.create_topic("m", 1).unwrap();
@@ -196,7 +211,7 @@ async fn a_leader_change_mid_stream_keeps_order() {
     p.close().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_that_goes_away_and_comes_back() {
     let c = mock(2).await;
     c.create_topic("g", 2).unwrap();
@@ -216,7 +231,7 @@ async fn a_broker_that_goes_away_and_comes_back() {
     p.close().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_buffer_pushes_back_then_fails_after_max_block() {
     let c = mock(1).await;
     c.create_topic("b", 1).unwrap();
@@ -247,7 +262,7 @@ async fn a_full_buffer_pushes_back_then_fails_after_max_block() {
     p.close().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_gives_up_on_metadata_after_max_block() {
     let c = mock(1).await;
     let p = producer(&c.bootstrap(), &[("max.block.ms", "300"), ("allow.auto.create.topics", "false")]).await;
@@ -263,7 +278,7 @@ async fn send_gives_up_on_metadata_after_max_block() {
     c.resume_broker(1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_delivers_everything_pending() {
     let c = mock(1).await;
     c.create_topic("c", 1).unwrap();
@@ -280,7 +295,7 @@ async fn close_delivers_everything_pending() {
     assert!(matches!(p.send(ProducerRecord::new("c").value("late")).await, Err(Error::Closed)));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_never_answered_fail_after_the_delivery_timeout() {
     let c = mock(1).await;
     c.create_topic("d", 1).unwrap();
@@ -295,7 +310,7 @@ async fn records_never_answered_fail_after_the_delivery_timeout() {
     p.close().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn against_the_configured_broker() {
     let Ok(bootstrap) = std::env::var("FERROKAFKA_TEST_BOOTSTRAP") else {
         eprintln!("NOTICE: FERROKAFKA_TEST_BOOTSTRAP is not set; the producer is tested against the mock only");

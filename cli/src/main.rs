@@ -1,57 +1,108 @@
-//! The `ferrokafka` command-line tool.
-//!
-//! Today it decodes captured Kafka frames (`ferrokafka decode`) and serves
-//! the mock cluster (`ferrokafka mock`); `demo`, `produce`, `consume` and
-//! `perf` need the client, which is not built yet, and say so instead of
-//! pretending.
+//! The `ferrokafka` command-line tool: decode captured frames, serve the
+//! mock cluster, and measure the producer (`perf produce`). `demo`,
+//! `produce` and `consume` need the transactional producer and the consumer,
+//! which are not built yet, and say so instead of pretending.
 
 mod mock_cmd;
+mod perf;
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use ferrokafka::protocol::bytes::Bytes;
 use ferrokafka::protocol::header::{decode_response, Request};
 use ferrokafka::protocol::records::{DecodeLimits, RecordSet};
 use ferrokafka::protocol::wire::Reader;
 use ferrokafka::protocol::{ApiKey, RequestBody, ResponseBody};
 
-const USAGE: &str = "usage:
-  ferrokafka decode request FILE            decode a request frame (no size prefix)
-  ferrokafka decode response API VERSION FILE
-                                            decode a response frame of API (name or key) at VERSION
-  ferrokafka mock [--brokers N] [--port P] [--partitions N] [--transactions-v2] [--no-auto-create]
-                                            serve an in-process Kafka cluster until interrupted;
-                                            fault-injection commands on standard input ('help')
-  ferrokafka demo | produce | consume | perf
-                                            not built yet (they need the client)";
-
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    match words.as_slice() {
-        ["decode", "request", file] => run(|| decode_request(file)),
-        ["decode", "response", api, version, file] => run(|| decode_resp(api, version, file)),
-        ["mock", rest @ ..] => run(|| mock_cmd::run(rest)),
-        [cmd @ ("demo" | "produce" | "consume" | "perf"), ..] => {
-            eprintln!(
-                "ferrokafka {cmd}: not available yet. It needs the client (producer, transactions, consumer), \
-                 which is still being built on top of the wire codec."
-            );
-            ExitCode::from(2)
-        }
-        ["--help" | "-h" | "help"] => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
-        }
-    }
+#[derive(Parser)]
+#[command(name = "ferrokafka", version, about = "A pure-Rust Kafka client: tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn run(f: impl FnOnce() -> Result<(), String>) -> ExitCode {
-    match f() {
+#[derive(Subcommand)]
+enum Command {
+    /// Decode a captured Kafka frame (without its size prefix).
+    Decode {
+        #[command(subcommand)]
+        what: DecodeWhat,
+    },
+    /// Serve an in-process Kafka cluster until interrupted; fault-injection
+    /// commands are read from standard input ('help' lists them).
+    Mock {
+        /// Number of brokers.
+        #[arg(long, default_value_t = 3)]
+        brokers: i32,
+        /// First port (0: free ports).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Partitions of auto-created topics.
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        /// Enable transactions v2 (KIP-890).
+        #[arg(long)]
+        transactions_v2: bool,
+        /// Do not auto-create topics.
+        #[arg(long)]
+        no_auto_create: bool,
+    },
+    /// Load tests.
+    Perf {
+        #[command(subcommand)]
+        what: PerfWhat,
+    },
+    /// The exactly-once demo (not available yet).
+    Demo,
+    /// Produce from standard input (not available yet).
+    Produce,
+    /// Consume to standard output (not available yet).
+    Consume,
+}
+
+#[derive(Subcommand)]
+enum DecodeWhat {
+    /// A request frame.
+    Request { file: String },
+    /// A response frame of API (name or key) at VERSION.
+    Response { api: String, version: i16, file: String },
+}
+
+#[derive(Subcommand)]
+enum PerfWhat {
+    /// Producer throughput, CPU and latency (like kafka-producer-perf-test).
+    Produce(perf::ProduceArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Decode { what: DecodeWhat::Request { file } } => decode_request(&file),
+        Command::Decode { what: DecodeWhat::Response { api, version, file } } => decode_resp(&api, version, &file),
+        Command::Mock { brokers, port, partitions, transactions_v2, no_auto_create } => {
+            let config = ferrokafka_mock::MockConfig {
+                brokers,
+                base_port: port,
+                default_partitions: partitions,
+                transactions_v2,
+                auto_create_topics: !no_auto_create,
+                ..Default::default()
+            };
+            mock_cmd::run(config)
+        }
+        Command::Perf { what: PerfWhat::Produce(args) } => tokio::runtime::Runtime::new()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(perf::produce(args))),
+        Command::Demo | Command::Produce | Command::Consume => {
+            eprintln!(
+                "not available yet: this needs the transactional producer and the consumer, \
+                 which are being built on the producer and the wire codec"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -83,13 +134,12 @@ fn decode_request(file: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn decode_resp(api: &str, version: &str, file: &str) -> Result<(), String> {
+fn decode_resp(api: &str, version: i16, file: &str) -> Result<(), String> {
     let key = ApiKey::ALL
         .iter()
         .copied()
         .find(|k| k.name().eq_ignore_ascii_case(api) || api.parse::<i16>().ok() == Some(*k as i16))
         .ok_or_else(|| format!("unknown API {api}"))?;
-    let version: i16 = version.parse().map_err(|e| format!("version {version}: {e}"))?;
     let (h, body) = decode_response(key, version, read(file)?).map_err(|e| e.to_string())?;
     println!("{h:#?}");
     println!("{body:#?}");
@@ -106,7 +156,7 @@ fn decode_resp(api: &str, version: &str, file: &str) -> Result<(), String> {
 fn print_records(topic: &str, partition: i32, records: Option<Bytes>) {
     let Some(records) = records else { return };
     match RecordSet::parse(records, &DecodeLimits::default()) {
-        Ok(set) => println!("{topic}[{partition}]: {:#?}", set),
+        Ok(set) => println!("{topic}[{partition}]: {set:#?}"),
         Err(e) => println!("{topic}[{partition}]: records do not decode: {e}"),
     }
 }

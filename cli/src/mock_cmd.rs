@@ -21,20 +21,7 @@ pub const HELP: &str = "commands (one per line on standard input):
   offsets TOPIC PARTITION                 high watermark, last stable offset, log start
   help";
 
-pub fn run(args: &[&str]) -> Result<(), String> {
-    let mut config = MockConfig::default();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
-        match *a {
-            "--brokers" => config.brokers = value()?.parse().map_err(|e| format!("--brokers: {e}"))?,
-            "--port" => config.base_port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
-            "--partitions" => config.default_partitions = value()?.parse().map_err(|e| format!("--partitions: {e}"))?,
-            "--transactions-v2" => config.transactions_v2 = true,
-            "--no-auto-create" => config.auto_create_topics = false,
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
+pub fn run(config: MockConfig) -> Result<(), String> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     rt.block_on(async move {
         let cluster = MockCluster::start(config).await.map_err(|e| format!("cannot start the mock cluster: {e}"))?;

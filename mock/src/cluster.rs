@@ -57,6 +57,9 @@ pub struct Cluster {
     pub groups: HashMap<String, Group>,
     /// group -> (topic, partition) -> offset
     pub offsets: HashMap<String, BTreeMap<(String, i32), CommittedOffset>>,
+    /// Error codes the cluster answered Produce partitions with (not
+    /// counting injected faults), for tests.
+    pub produce_errors: HashMap<i16, u64>,
     /// Coordinator overrides set by fault injection: key -> broker.
     pub coordinator_overrides: HashMap<(i8, String), i32>,
     next_topic_id: u64,
@@ -88,6 +91,7 @@ impl Cluster {
             txn: TxnCoordinator::default(),
             groups: HashMap::new(),
             offsets: HashMap::new(),
+            produce_errors: HashMap::new(),
             coordinator_overrides: HashMap::new(),
             next_topic_id: 1,
         }

@@ -242,6 +242,12 @@ impl MockCluster {
         self.shared.lock().offsets.get(group).and_then(|o| o.get(&(topic.to_string(), partition))).map(|c| c.offset)
     }
 
+    /// How often each error code was answered to Produce partitions (real
+    /// refusals, not injected faults).
+    pub fn produce_errors(&self) -> std::collections::HashMap<ErrorCode, u64> {
+        self.shared.lock().produce_errors.iter().map(|(k, v)| (ErrorCode(*k), *v)).collect()
+    }
+
     /// Stops every broker.
     pub fn shutdown(&self) {
         for b in self.runtimes().iter_mut() {

@@ -224,6 +224,25 @@ impl Connection {
         Ok(resp)
     }
 
+    /// Puts a request on the wire now (in call order) and returns a future
+    /// for its answer, so a caller can pipeline requests whose order
+    /// matters (idempotent Produce) without waiting for each answer.
+    pub async fn send_ordered(&self, body: RequestBody) -> Result<impl std::future::Future<Output = Result<ResponseBody>> + Send + 'static> {
+        let api = body.api_key();
+        let version = self.version(api)?;
+        let rx = self.enqueue(&body, version, true).await?.expect("a reply was asked for");
+        let (timeout, conn) = (self.inner.request_timeout, self.clone());
+        Ok(async move {
+            let frame = match tokio::time::timeout(timeout, rx).await {
+                Err(_) => return Err(Error::Timeout("request")),
+                Ok(Err(_)) => return Err(conn.close_reason()),
+                Ok(Ok(r)) => r?,
+            };
+            let (_, resp) = decode_response(api, version, frame)?;
+            Ok(resp)
+        })
+    }
+
     /// Sends a request that has no response (Produce with acks=0).
     pub async fn send_no_response(&self, body: RequestBody) -> Result<()> {
         let v = self.version(body.api_key())?;

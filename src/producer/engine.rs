@@ -92,6 +92,12 @@ enum PidState {
     Ready,
 }
 
+/// A Produce request for a broker's sender task.
+struct Job {
+    items: Vec<(Tp, u64)>,
+    request: ProduceRequest,
+}
+
 enum Event {
     Produced { broker: i32, items: Vec<(Tp, u64)>, result: Result<Option<ProduceResponse>> },
     ProducerId(Result<(i64, i16)>),
@@ -114,6 +120,9 @@ pub(crate) struct Engine {
     ev_tx: mpsc::UnboundedSender<Event>,
     ev_rx: mpsc::UnboundedReceiver<Event>,
     inflight_per_broker: HashMap<i32, usize>,
+    /// One sender task per broker puts requests on the wire in the order
+    /// the engine made them (sequence order matters to the broker).
+    senders: HashMap<i32, mpsc::UnboundedSender<Job>>,
     refresh_wanted: bool,
     refreshing: bool,
     flush_waiters: Vec<oneshot::Sender<()>>,
@@ -144,6 +153,7 @@ impl Engine {
             ev_tx,
             ev_rx,
             inflight_per_broker: HashMap::new(),
+            senders: HashMap::new(),
             refresh_wanted: false,
             refreshing: false,
             flush_waiters: Vec::new(),
@@ -454,12 +464,12 @@ impl Engine {
         sent
     }
 
-    fn spawn_produce(&self, broker: i32, items: Vec<(Tp, u64)>, data: Vec<(Tp, Bytes)>) {
+    fn spawn_produce(&mut self, broker: i32, items: Vec<(Tp, u64)>, data: Vec<(Tp, Bytes)>) {
         let mut by_topic: HashMap<String, Vec<produce_request::PartitionProduceData>> = HashMap::new();
         for ((topic, p), bytes) in data {
             by_topic.entry(topic).or_default().push(produce_request::PartitionProduceData { index: p, records: Some(bytes), ..Default::default() });
         }
-        let req = ProduceRequest {
+        let request = ProduceRequest {
             transactional_id: None,
             acks: self.cfg.acks.wire(),
             timeout_ms: self.cfg.cluster.conn.request_timeout.as_millis().min(i32::MAX as u128) as i32,
@@ -469,22 +479,15 @@ impl Engine {
                 .collect(),
             ..Default::default()
         };
-        let (cluster, tx, acks) = (self.cluster.clone(), self.ev_tx.clone(), self.cfg.acks);
-        tokio::spawn(async move {
-            let result = async {
-                let conn = cluster.broker(broker).await?;
-                if acks == Acks::None {
-                    conn.send_no_response(RequestBody::Produce(req)).await?;
-                    return Ok(None);
-                }
-                match conn.send(RequestBody::Produce(req)).await? {
-                    ResponseBody::Produce(r) => Ok(Some(r)),
-                    _ => Err(Error::Io("mismatched response".into())),
-                }
-            }
-            .await;
-            let _ = tx.send(Event::Produced { broker, items, result });
+        let job = Job { items, request };
+        let sender = self.senders.entry(broker).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(broker_sender(broker, self.cluster.clone(), self.cfg.acks, rx, self.ev_tx.clone()));
+            tx
         });
+        if let Err(mpsc::error::SendError(job)) = sender.send(job) {
+            let _ = self.ev_tx.send(Event::Produced { broker, items: job.items, result: Err(Error::Closed) });
+        }
     }
 
     fn on_event(&mut self, e: Event) {
@@ -680,3 +683,39 @@ impl Engine {
     }
 }
 
+
+/// Puts one broker's Produce requests on the wire in order, then waits for
+/// their answers concurrently.
+async fn broker_sender(broker: i32, cluster: Cluster, acks: Acks, mut jobs: mpsc::UnboundedReceiver<Job>, events: mpsc::UnboundedSender<Event>) {
+    while let Some(job) = jobs.recv().await {
+        let Job { items, request } = job;
+        let conn = match cluster.broker(broker).await {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = events.send(Event::Produced { broker, items, result: Err(e) });
+                continue;
+            }
+        };
+        if acks == Acks::None {
+            let result = conn.send_no_response(RequestBody::Produce(request)).await.map(|_| None);
+            let _ = events.send(Event::Produced { broker, items, result });
+            continue;
+        }
+        match conn.send_ordered(RequestBody::Produce(request)).await {
+            Err(e) => {
+                let _ = events.send(Event::Produced { broker, items, result: Err(e) });
+            }
+            Ok(answer) => {
+                let events = events.clone();
+                tokio::spawn(async move {
+                    let result = match answer.await {
+                        Ok(ResponseBody::Produce(r)) => Ok(Some(r)),
+                        Ok(_) => Err(Error::Io("mismatched response".into())),
+                        Err(e) => Err(e),
+                    };
+                    let _ = events.send(Event::Produced { broker, items, result });
+                });
+            }
+        }
+    }
+}

@@ -31,6 +31,7 @@ pub fn produce(cluster: &mut Cluster, ctx: &Ctx, req: ProduceRequest) -> Option<
                 }
                 Err(code) => {
                     pr.error_code = code.0;
+                    *cluster.produce_errors.entry(code.0).or_default() += 1;
                     // Kafka reports the log start offset whenever the
                     // partition is its own, errors or not.
                     if v >= 5 {
