@@ -219,6 +219,45 @@ impl Cluster {
         Ok(())
     }
 
+    /// Creates a topic (CreateTopics at the negotiated version); an existing
+    /// topic is not an error. Waits until its partitions have leaders.
+    pub async fn create_topic(&self, name: &str, partitions: i32, replication_factor: i16, timeout: Duration) -> Result<TopicMeta> {
+        use ferrokafka_protocol::messages::{create_topics_request, CreateTopicsRequest};
+        let conn = self.any().await?;
+        let req = CreateTopicsRequest {
+            topics: vec![create_topics_request::CreatableTopic {
+                name: name.to_string(),
+                num_partitions: partitions,
+                replication_factor,
+                ..Default::default()
+            }],
+            timeout_ms: timeout.as_millis().min(i32::MAX as u128) as i32,
+            ..Default::default()
+        };
+        match conn.send(RequestBody::CreateTopics(req)).await? {
+            ResponseBody::CreateTopics(r) => {
+                let code = r.topics.first().map(|t| ErrorCode(t.error_code)).unwrap_or(ErrorCode::UNKNOWN_SERVER_ERROR);
+                if !code.is_ok() && code != ErrorCode::TOPIC_ALREADY_EXISTS {
+                    return Err(Error::Kafka(code));
+                }
+            }
+            _ => return Err(Error::Io("mismatched response".into())),
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.refresh(&[name.to_string()]).await?;
+            if let Some(t) = self.topic(name) {
+                if t.partitions.iter().all(|p| p.leader >= 0) {
+                    return Ok(t);
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout("topic leaders"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Cached metadata of a topic.
     pub fn topic(&self, name: &str) -> Option<TopicMeta> {
         self.state().topics.get(name).cloned()

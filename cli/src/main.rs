@@ -53,6 +53,15 @@ enum Command {
         #[command(subcommand)]
         what: PerfWhat,
     },
+    /// Create a topic (replication factor 1); an existing one is fine.
+    CreateTopic {
+        #[arg(long)]
+        bootstrap: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+    },
     /// The exactly-once demo (not available yet).
     Demo,
     /// Produce from standard input (not available yet).
@@ -94,6 +103,9 @@ fn main() -> ExitCode {
         Command::Perf { what: PerfWhat::Produce(args) } => tokio::runtime::Runtime::new()
             .map_err(|e| e.to_string())
             .and_then(|rt| rt.block_on(perf::produce(args))),
+        Command::CreateTopic { bootstrap, topic, partitions } => tokio::runtime::Runtime::new()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(perf::create_topic(&bootstrap, &topic, partitions))),
         Command::Demo | Command::Produce | Command::Consume => {
             eprintln!(
                 "not available yet: this needs the transactional producer and the consumer, \

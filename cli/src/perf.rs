@@ -22,6 +22,10 @@ pub struct ProduceArgs {
     /// Number of records.
     #[arg(long, default_value_t = 1_000_000)]
     pub records: u64,
+    /// Create the topic with this many partitions first (an existing topic
+    /// is used as it is).
+    #[arg(long)]
+    pub partitions: Option<i32>,
     /// Value size in bytes.
     #[arg(long, default_value_t = 100)]
     pub record_size: usize,
@@ -46,6 +50,17 @@ pub struct ProduceArgs {
     /// Print exactly one JSON line with the results, and no progress bar.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Creates `topic` with `partitions` partitions (replication factor 1).
+pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), String> {
+    let cfg = ferrokafka::cluster::ClusterConfig {
+        bootstrap: bootstrap.split(',').map(|s| s.trim().to_string()).collect(),
+        ..Default::default()
+    };
+    let cluster = ferrokafka::cluster::Cluster::connect(cfg).await.map_err(|e| e.to_string())?;
+    cluster.create_topic(topic, partitions, 1, Duration::from_secs(30)).await.map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// User + system CPU seconds of this process so far.
@@ -81,6 +96,9 @@ pub async fn produce(args: ProduceArgs) -> Result<(), String> {
         let (k, v) = p.split_once('=').ok_or_else(|| format!("--property wants key=value, got {p}"))?;
         builder = builder.set(k, v).map_err(|e| e.to_string())?;
     }
+    if let Some(n) = args.partitions {
+        create_topic(&args.bootstrap, &args.topic, n).await?;
+    }
     let producer = builder.build().await.map_err(|e| e.to_string())?;
 
     // One payload, reused: like the Java perf tool, which sends the same
@@ -104,25 +122,7 @@ pub async fn produce(args: ProduceArgs) -> Result<(), String> {
     let mut failed = 0u64;
     let mut first_error = None;
     let record = ProducerRecord::new(args.topic.clone());
-    for _ in 0..args.records {
-        let sent_at = Instant::now();
-        let mut r = record.clone();
-        r.value = Some(payload.clone());
-        let delivery = producer.send(r).await.map_err(|e| e.to_string())?;
-        pending.push(async move { (delivery.await, sent_at) });
-        // Collect what has completed without waiting, to keep memory flat.
-        while let Some(Some((result, at))) = futures_util::FutureExt::now_or_never(pending.next()) {
-            match result {
-                Ok(_) => latencies.push(at.elapsed().as_micros().min(u128::from(u32::MAX)) as u32),
-                Err(e) => {
-                    failed += 1;
-                    first_error.get_or_insert(e.to_string());
-                }
-            }
-            bar.inc(1);
-        }
-    }
-    while let Some((result, at)) = pending.next().await {
+    let mut tally = |(result, at): (ferrokafka::Result<ferrokafka::producer::RecordMetadata>, Instant)| {
         match result {
             Ok(_) => latencies.push(at.elapsed().as_micros().min(u128::from(u32::MAX)) as u32),
             Err(e) => {
@@ -131,6 +131,20 @@ pub async fn produce(args: ProduceArgs) -> Result<(), String> {
             }
         }
         bar.inc(1);
+    };
+    for _ in 0..args.records {
+        let sent_at = Instant::now();
+        let mut r = record.clone();
+        r.value = Some(payload.clone());
+        let delivery = producer.send(r).await.map_err(|e| e.to_string())?;
+        pending.push(async move { (delivery.await, sent_at) });
+        // Collect what has completed without waiting, to keep memory flat.
+        while let Some(Some(done)) = futures_util::FutureExt::now_or_never(pending.next()) {
+            tally(done);
+        }
+    }
+    while let Some(done) = pending.next().await {
+        tally(done);
     }
     let secs = start.elapsed().as_secs_f64();
     producer.close_timeout(Duration::from_secs(30)).await;

@@ -81,42 +81,13 @@ pub struct Record {
 impl Record {
     /// Size of the record body (everything after its length varint).
     fn body_len(&self) -> usize {
-        let opt = |b: &Option<Bytes>| match b {
-            None => 1,
-            Some(b) => varint_len(b.len() as i32) + b.len(),
-        };
-        1 + varlong_len(self.timestamp_delta)
-            + varint_len(self.offset_delta)
-            + opt(&self.key)
-            + opt(&self.value)
-            + varint_len(self.headers.len() as i32)
-            + self
-                .headers
-                .iter()
-                .map(|h| varint_len(h.key.len() as i32) + h.key.len() + opt(&h.value))
-                .sum::<usize>()
+        record_body_len(self.timestamp_delta, self.offset_delta, self.key.as_deref(), self.value.as_deref(), &self.headers)
     }
 
     /// Writes the record, length prefix included.
     pub fn encode(&self, buf: &mut impl BufMut) -> Result<(), EncodeError> {
-        let too_long = |what, length| EncodeError::TooLong { what, length };
-        let body = self.body_len();
-        let body_i32 = i32::try_from(body).map_err(|_| too_long("record", body))?;
-        put_varint(buf, body_i32);
-        // Attributes are kept as decoded (always 0 so far), so re-encoding
-        // is exact; `write_record` is the same layout with attributes 0.
-        buf.put_i8(self.attributes);
-        put_varlong(buf, self.timestamp_delta);
-        put_varint(buf, self.offset_delta);
-        put_opt(buf, &self.key);
-        put_opt(buf, &self.value);
-        put_varint(buf, self.headers.len() as i32);
-        for h in &self.headers {
-            put_varint(buf, h.key.len() as i32);
-            buf.put_slice(&h.key);
-            put_opt(buf, &h.value);
-        }
-        Ok(())
+        write_record_with(buf, self.attributes, self.timestamp_delta, self.offset_delta, self.key.as_deref(), self.value.as_deref(), &self.headers)
+            .map(|_| ())
     }
 
     /// Reads one record (length prefix included) from `r`. Keys, values
@@ -176,10 +147,24 @@ pub fn write_record(
     value: Option<&[u8]>,
     headers: &[RecordHeader],
 ) -> Result<usize, EncodeError> {
+    write_record_with(buf, 0, timestamp_delta, offset_delta, key, value, headers)
+}
+
+/// [`write_record`] with explicit record attributes (kept as decoded, so
+/// re-encoding a decoded record is exact).
+fn write_record_with(
+    buf: &mut impl BufMut,
+    attributes: i8,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[RecordHeader],
+) -> Result<usize, EncodeError> {
     let body = record_body_len(timestamp_delta, offset_delta, key, value, headers);
     let body_i32 = i32::try_from(body).map_err(|_| EncodeError::TooLong { what: "record", length: body })?;
     put_varint(buf, body_i32);
-    buf.put_i8(0);
+    buf.put_i8(attributes);
     put_varlong(buf, timestamp_delta);
     put_varint(buf, offset_delta);
     put_opt_slice(buf, key);
@@ -250,16 +235,6 @@ pub fn seal_batch(batch: &mut [u8], h: &BatchHeader) -> Result<(), EncodeError> 
     let crc = crc32c::crc32c(&batch[CRC_START..]);
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
     Ok(())
-}
-
-fn put_opt(buf: &mut impl BufMut, b: &Option<Bytes>) {
-    match b {
-        None => put_varint(buf, -1),
-        Some(b) => {
-            put_varint(buf, b.len() as i32);
-            buf.put_slice(b);
-        }
-    }
 }
 
 fn varint_bytes(r: &mut Reader, what: &'static str) -> Result<Option<Bytes>, DecodeError> {
@@ -559,6 +534,32 @@ mod tests {
             b.encode(&mut buf, Some(1)).unwrap();
             assert_eq!(RecordBatch::decode(buf.freeze(), &DecodeLimits::default()).unwrap(), b, "{c:?}");
         }
+    }
+
+    #[test]
+    fn a_producer_built_batch_equals_an_encoded_one() {
+        // write_record + seal_batch (the producer's one-pass path) must give
+        // exactly what RecordBatch::encode gives.
+        let b = sample();
+        let mut want = BytesMut::new();
+        b.encode(&mut want, None).unwrap();
+        let mut buf = BytesMut::new();
+        buf.resize(BATCH_HEADER_LEN, 0);
+        for r in &b.records {
+            write_record(&mut buf, r.timestamp_delta, r.offset_delta, r.key.as_deref(), r.value.as_deref(), &r.headers).unwrap();
+        }
+        let h = BatchHeader {
+            attributes: b.attributes,
+            last_offset_delta: b.last_offset_delta,
+            base_timestamp: b.base_timestamp,
+            max_timestamp: b.max_timestamp,
+            producer_id: b.producer_id,
+            producer_epoch: b.producer_epoch,
+            base_sequence: b.base_sequence,
+            count: b.records.len() as i32,
+        };
+        seal_batch(&mut buf, &h).unwrap();
+        assert_eq!(buf, want);
     }
 
     #[test]
