@@ -73,7 +73,7 @@ struct Slot {
 #[derive(Default)]
 struct State {
     brokers: HashMap<i32, String>,
-    topics: HashMap<String, TopicMeta>,
+    topics: HashMap<String, Arc<TopicMeta>>,
     /// Topics whose last lookup said they do not exist, with the error.
     missing: HashMap<String, ErrorCode>,
     refreshed: Option<Instant>,
@@ -213,7 +213,7 @@ impl Cluster {
                     *slot = PartitionMeta { leader: if ok { p.leader_id } else { -1 }, leader_epoch: p.leader_epoch };
                 }
             }
-            st.topics.insert(name, TopicMeta { id: t.topic_id, partitions: parts });
+            st.topics.insert(name, Arc::new(TopicMeta { id: t.topic_id, partitions: parts }));
         }
         st.refreshed = Some(Instant::now());
         Ok(())
@@ -221,7 +221,7 @@ impl Cluster {
 
     /// Creates a topic (CreateTopics at the negotiated version); an existing
     /// topic is not an error. Waits until its partitions have leaders.
-    pub async fn create_topic(&self, name: &str, partitions: i32, replication_factor: i16, timeout: Duration) -> Result<TopicMeta> {
+    pub async fn create_topic(&self, name: &str, partitions: i32, replication_factor: i16, timeout: Duration) -> Result<Arc<TopicMeta>> {
         use ferrokafka_protocol::messages::{create_topics_request, CreateTopicsRequest};
         let conn = self.any().await?;
         let req = CreateTopicsRequest {
@@ -258,8 +258,8 @@ impl Cluster {
         }
     }
 
-    /// Cached metadata of a topic.
-    pub fn topic(&self, name: &str) -> Option<TopicMeta> {
+    /// Cached metadata of a topic (shared, not copied).
+    pub fn topic(&self, name: &str) -> Option<Arc<TopicMeta>> {
         self.state().topics.get(name).cloned()
     }
 
@@ -279,7 +279,7 @@ impl Cluster {
     }
 
     /// Waits until `topic` is known, refreshing until `deadline`.
-    pub async fn wait_for_topic(&self, topic: &str, deadline: Instant) -> Result<TopicMeta> {
+    pub async fn wait_for_topic(&self, topic: &str, deadline: Instant) -> Result<Arc<TopicMeta>> {
         let mut backoff = Duration::from_millis(20);
         loop {
             if let Some(t) = self.topic(topic) {

@@ -130,7 +130,10 @@ pub async fn produce(args: ProduceArgs) -> Result<(), String> {
                 first_error.get_or_insert(e.to_string());
             }
         }
-        bar.inc(1);
+        // A hidden bar (--json, no terminal) costs nothing per record.
+        if !bar.is_hidden() {
+            bar.inc(1);
+        }
     };
     for _ in 0..args.records {
         let sent_at = Instant::now();

@@ -153,10 +153,10 @@ impl SealedBatch {
     /// Completes every record: offsets from `base_offset` (or -1 when the
     /// broker gave none), timestamps from the records or the broker's
     /// log-append time.
-    pub fn complete(self, topic: &str, partition: i32, base_offset: i64, log_append_time: i64) {
+    pub fn complete(self, topic: &std::sync::Arc<str>, partition: i32, base_offset: i64, log_append_time: i64) {
         for (i, (d, ts)) in self.deliveries.into_iter().enumerate() {
             let _ = d.send(Ok(RecordMetadata {
-                topic: topic.to_string(),
+                topic: topic.clone(),
                 partition,
                 offset: if base_offset >= 0 { base_offset + i as i64 } else { -1 },
                 timestamp: if log_append_time >= 0 { log_append_time } else { ts },

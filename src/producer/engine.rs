@@ -37,7 +37,7 @@ pub(crate) enum Cmd {
 
 /// A record on its way to a batch.
 pub(crate) struct Pending {
-    pub topic: String,
+    pub topic: std::sync::Arc<str>,
     pub partition: i32,
     pub key: Option<Bytes>,
     pub value: Option<Bytes>,
@@ -47,7 +47,7 @@ pub(crate) struct Pending {
     pub reserved: usize,
 }
 
-type Tp = (String, i32);
+type Tp = (std::sync::Arc<str>, i32);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -202,14 +202,22 @@ impl Engine {
         }
     }
 
+    /// When the loop must run even if no command or answer arrives: a
+    /// linger ending, a retry back-off ending, a delivery timeout. Batches
+    /// held back by in-flight limits are woken by answers, not by timers
+    /// (a past deadline here would make the loop spin).
     fn next_wakeup(&self) -> Instant {
-        let mut at = Instant::now() + Duration::from_millis(100);
+        let now = Instant::now();
+        let mut at = now + Duration::from_millis(100);
         for p in self.parts.values() {
             if let Some(o) = &p.open {
                 at = at.min(o.created + self.cfg.linger);
             }
             if let Some(b) = p.queue.iter().find(|b| b.state == State::Ready) {
-                at = at.min(b.retry_at).min(b.sealed.created + self.cfg.delivery_timeout);
+                if b.retry_at > now {
+                    at = at.min(b.retry_at);
+                }
+                at = at.min(b.sealed.created + self.cfg.delivery_timeout);
             }
         }
         if self.pid_state == PidState::Missing {
@@ -235,7 +243,7 @@ impl Engine {
         let size = super::batch::record_size(p.key.as_deref(), p.value.as_deref(), &p.headers);
         let (batch_size, codec, level) = (self.cfg.batch_size, self.cfg.compression, self.cfg.compression_level);
         let tp = (p.topic, p.partition);
-        let part = self.parts.entry(tp.clone()).or_default();
+        let part = self.parts.entry(tp).or_default();
         if part.open.as_ref().is_some_and(|o| o.count > 0 && o.size() + size > batch_size) {
             let full = part.open.take().expect("checked");
             Self::enqueue(&mut self.next_id, &self.memory, part, full, codec, level);
@@ -291,6 +299,11 @@ impl Engine {
     /// Fails batches past `delivery.timeout.ms` that are not in flight.
     fn expire(&mut self, now: Instant) {
         let timeout = self.cfg.delivery_timeout;
+        // Cheap check first: nothing can expire before the oldest batch does.
+        let oldest = self.parts.values().filter_map(|p| p.queue.front().map(|b| b.sealed.created)).min();
+        if oldest.is_none_or(|t| t + timeout > now) {
+            return;
+        }
         let mut expired = Vec::new();
         let mut bump = false;
         for part in self.parts.values_mut() {
@@ -363,7 +376,7 @@ impl Engine {
         }
         self.refreshing = true;
         self.refresh_wanted = false;
-        let mut topics: Vec<String> = self.parts.keys().map(|(t, _)| t.clone()).collect();
+        let mut topics: Vec<String> = self.parts.keys().map(|(t, _)| t.to_string()).collect();
         topics.sort();
         topics.dedup();
         let (cluster, tx) = (self.cluster.clone(), self.ev_tx.clone());
@@ -465,7 +478,7 @@ impl Engine {
     }
 
     fn spawn_produce(&mut self, broker: i32, items: Vec<(Tp, u64)>, data: Vec<(Tp, Bytes)>) {
-        let mut by_topic: HashMap<String, Vec<produce_request::PartitionProduceData>> = HashMap::new();
+        let mut by_topic: HashMap<std::sync::Arc<str>, Vec<produce_request::PartitionProduceData>> = HashMap::new();
         for ((topic, p), bytes) in data {
             by_topic.entry(topic).or_default().push(produce_request::PartitionProduceData { index: p, records: Some(bytes), ..Default::default() });
         }
@@ -475,7 +488,7 @@ impl Engine {
             timeout_ms: self.cfg.cluster.conn.request_timeout.as_millis().min(i32::MAX as u128) as i32,
             topic_data: by_topic
                 .into_iter()
-                .map(|(name, partition_data)| produce_request::TopicProduceData { name, partition_data, ..Default::default() })
+                .map(|(name, partition_data)| produce_request::TopicProduceData { name: name.to_string(), partition_data, ..Default::default() })
                 .collect(),
             ..Default::default()
         };
@@ -512,15 +525,16 @@ impl Engine {
                         }
                     }
                     Ok(Some(resp)) => {
-                        let mut answered: HashMap<Tp, (ErrorCode, i64, i64)> = HashMap::new();
-                        for t in resp.responses {
-                            for p in t.partition_responses {
-                                answered.insert((t.name.clone(), p.index), (ErrorCode(p.error_code), p.base_offset, p.log_append_time_ms));
+                        let mut answered: HashMap<(&str, i32), (ErrorCode, i64, i64)> = HashMap::new();
+                        for t in &resp.responses {
+                            for p in &t.partition_responses {
+                                answered.insert((t.name.as_str(), p.index), (ErrorCode(p.error_code), p.base_offset, p.log_append_time_ms));
                             }
                         }
-                        for (tp, id) in items {
-                            match answered.get(&tp) {
-                                Some(&(code, offset, lat)) => self.on_partition_result(&tp, id, code, offset, lat),
+                        let answered: Vec<Option<(ErrorCode, i64, i64)>> = items.iter().map(|(tp, _)| answered.get(&(&*tp.0, tp.1)).copied()).collect();
+                        for ((tp, id), answer) in items.into_iter().zip(answered) {
+                            match answer {
+                                Some((code, offset, lat)) => self.on_partition_result(&tp, id, code, offset, lat),
                                 None => self.retry(&tp, id, Error::Io("partition missing from the Produce response".into()), true),
                             }
                         }

@@ -67,10 +67,10 @@ use crate::error::{Error, Result};
 use engine::{Cmd, Engine, Pending};
 
 /// A record to send.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ProducerRecord {
-    /// The topic.
-    pub topic: String,
+    /// The topic (shared: cloning a record does not copy it).
+    pub topic: Arc<str>,
     /// An explicit partition, or `None` to let the partitioner choose.
     pub partition: Option<i32>,
     /// The key (murmur2 of it picks the partition by default).
@@ -85,8 +85,8 @@ pub struct ProducerRecord {
 
 impl ProducerRecord {
     /// A record for `topic` with nothing in it yet.
-    pub fn new(topic: impl Into<String>) -> Self {
-        ProducerRecord { topic: topic.into(), ..Default::default() }
+    pub fn new(topic: impl Into<Arc<str>>) -> Self {
+        ProducerRecord { topic: topic.into(), partition: None, key: None, value: None, headers: Vec::new(), timestamp: None }
     }
 
     /// Sets the key.
@@ -124,7 +124,7 @@ impl ProducerRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
     /// The topic.
-    pub topic: String,
+    pub topic: Arc<str>,
     /// The partition.
     pub partition: i32,
     /// The offset, or -1 when the broker gave none (acks=0, or a duplicate
@@ -309,9 +309,8 @@ impl Producer {
         if let Some(key) = &record.key {
             return Ok(partition_for_key(key, n));
         }
-        let available: Vec<i32> = topic.partitions.iter().enumerate().filter(|(_, p)| p.leader >= 0).map(|(i, _)| i as i32).collect();
         let mut sticky = self.inner.sticky.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(sticky.partition(&record.topic, size, n, &available, self.inner.config.batch_size))
+        Ok(sticky.partition(&record.topic, size, &topic, self.inner.config.batch_size))
     }
 
     /// Sends everything queued now and waits until each record is

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use crate::cluster::TopicMeta;
+
 /// A user-supplied partitioner.
 pub trait Partitioner: Send + Sync {
     /// The partition for a record with `key` on `topic`, which has
@@ -77,32 +79,38 @@ impl Sticky {
         self.seed
     }
 
-    /// The partition for the next keyless record of `size` bytes;
-    /// `available` lists partitions with a leader (may be empty).
-    pub fn partition(&mut self, topic: &str, size: usize, partitions: i32, available: &[i32], batch_size: usize) -> i32 {
-        let need_new = match self.current.get(topic) {
-            None => true,
-            Some(&(p, bytes)) => bytes >= batch_size || p >= partitions || (!available.is_empty() && !available.contains(&p)),
-        };
-        if need_new {
+    /// The partition for the next keyless record of `size` bytes of
+    /// `topic`, whose metadata is `meta` (partitions with a leader are
+    /// preferred).
+    pub fn partition(&mut self, topic: &str, size: usize, meta: &TopicMeta, batch_size: usize) -> i32 {
+        let partitions = meta.partitions.len() as i32;
+        let has_leader = |p: i32| meta.partitions.get(p as usize).is_some_and(|m| m.leader >= 0);
+        let any_leader = meta.partitions.iter().any(|m| m.leader >= 0);
+        // The common case allocates nothing: the same partition again.
+        if let Some(entry) = self.current.get_mut(topic) {
+            if entry.1 < batch_size && entry.0 < partitions && (!any_leader || has_leader(entry.0)) {
+                entry.1 += size;
+                return entry.0;
+            }
+        }
+        {
             let old = self.current.get(topic).map(|(p, _)| *p);
-            let pool: Vec<i32> = if available.is_empty() { (0..partitions).collect() } else { available.to_vec() };
+            let pool: Vec<i32> = if any_leader { (0..partitions).filter(|p| has_leader(*p)).collect() } else { (0..partitions).collect() };
             let mut pick = pool[(self.next_random() % pool.len() as u64) as usize];
             if pool.len() > 1 && Some(pick) == old {
                 let i = pool.iter().position(|p| *p == pick).unwrap_or(0);
                 pick = pool[(i + 1) % pool.len()];
             }
-            self.current.insert(topic.to_string(), (pick, 0));
+            self.current.insert(topic.to_string(), (pick, size));
+            pick
         }
-        let entry = self.current.get_mut(topic).expect("set above");
-        entry.1 += size;
-        entry.0
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::PartitionMeta;
 
     #[test]
     fn murmur2_matches_the_java_client() {
@@ -120,19 +128,28 @@ mod tests {
         }
     }
 
+    fn meta(leaders: &[i32]) -> TopicMeta {
+        TopicMeta {
+            id: Default::default(),
+            partitions: leaders.iter().map(|&leader| PartitionMeta { leader, leader_epoch: 0 }).collect(),
+        }
+    }
+
     #[test]
     fn sticky_partitions_move_after_a_batch_worth_of_bytes() {
         let mut s = Sticky::default();
-        let first = s.partition("t", 100, 6, &[], 1000);
+        let m = meta(&[1, 1, 1, 1, 1, 1]);
+        let first = s.partition("t", 100, &m, 1000);
         for _ in 0..9 {
-            assert_eq!(s.partition("t", 100, 6, &[], 1000), first);
+            assert_eq!(s.partition("t", 100, &m, 1000), first);
         }
-        let next = s.partition("t", 100, 6, &[], 1000);
+        let next = s.partition("t", 100, &m, 1000);
         assert_ne!(next, first, "moves on once batch.size bytes went to it");
         // Only partitions with a leader are chosen.
         let mut s = Sticky::default();
+        let m = meta(&[-1, -1, 3, -1]);
         for _ in 0..50 {
-            assert_eq!(s.partition("u", 600, 4, &[2], 1000), 2);
+            assert_eq!(s.partition("u", 600, &m, 1000), 2);
         }
     }
 }
