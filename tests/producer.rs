@@ -303,8 +303,9 @@ async fn records_never_answered_fail_after_the_delivery_timeout() {
     p.send_and_wait(ProducerRecord::new("d").partition(0).value("ok")).await.unwrap();
     c.pause_broker(1);
     let r = p.send_and_wait(ProducerRecord::new("d").partition(0).value("stuck")).await;
+    // It was sent and never answered: it may be in the log, and says so.
     let err = r.unwrap_err();
-    assert!(matches!(err, Error::PossiblyWritten(_) | Error::Timeout(_)), "{err}");
+    assert!(matches!(err, Error::PossiblyWritten(_)), "{err}");
     c.resume_broker(1);
     p.send_and_wait(ProducerRecord::new("d").partition(0).value("after")).await.unwrap();
     p.close().await;

@@ -60,6 +60,9 @@ pub struct Cluster {
     /// Error codes the cluster answered Produce partitions with (not
     /// counting injected faults), for tests.
     pub produce_errors: HashMap<i16, u64>,
+    /// Incremental fetch sessions by id.
+    pub fetch_sessions: HashMap<i32, crate::handlers::FetchSession>,
+    pub next_fetch_session: i32,
     /// Coordinator overrides set by fault injection: key -> broker.
     pub coordinator_overrides: HashMap<(i8, String), i32>,
     next_topic_id: u64,
@@ -92,6 +95,8 @@ impl Cluster {
             groups: HashMap::new(),
             offsets: HashMap::new(),
             produce_errors: HashMap::new(),
+            fetch_sessions: HashMap::new(),
+            next_fetch_session: 0,
             coordinator_overrides: HashMap::new(),
             next_topic_id: 1,
         }

@@ -444,3 +444,44 @@ async fn group_join_sync_heartbeat_and_leave() {
     assert_eq!(r.error_code, ErrorCode::UNKNOWN_MEMBER_ID.0);
     drop(c);
 }
+
+#[tokio::test]
+async fn incremental_fetch_sessions_report_only_what_changed() {
+    let c = cluster(1).await;
+    c.create_topic("s", 2).unwrap();
+    let mut conn = Client::connect(&c.bootstrap()).await;
+    let part = |p: i32, offset: i64| fetch_request::FetchPartition { partition: p, fetch_offset: offset, partition_max_bytes: 1 << 20, ..Default::default() };
+    let fetch = |session_id: i32, epoch: i32, parts: Vec<fetch_request::FetchPartition>| {
+        RequestBody::Fetch(FetchRequest {
+            max_wait_ms: 0,
+            max_bytes: 1 << 20,
+            session_id,
+            session_epoch: epoch,
+            topics: if parts.is_empty() { Vec::new() } else { vec![fetch_request::FetchTopic { topic: "s".into(), partitions: parts, ..Default::default() }] },
+            ..Default::default()
+        })
+    };
+    // Create: a full answer with a session id.
+    let Some(ResponseBody::Fetch(f)) = conn.send_v(fetch(0, 0, vec![part(0, 0), part(1, 0)]), 12).await else { panic!() };
+    assert_ne!(f.session_id, 0);
+    assert_eq!(f.responses[0].partitions.len(), 2);
+    let sid = f.session_id;
+    // Nothing changed: an incremental fetch answers with no partitions.
+    let Some(ResponseBody::Fetch(f)) = conn.send_v(fetch(sid, 1, vec![]), 12).await else { panic!() };
+    assert_eq!((f.error_code, f.responses.len()), (0, 0));
+    // New data on partition 1 only: only it comes back.
+    conn.send(produce_req("s", 1, batch(-1, -1, -1, &["x"], false), None)).await.unwrap();
+    let Some(ResponseBody::Fetch(f)) = conn.send_v(fetch(sid, 2, vec![]), 12).await else { panic!() };
+    let parts: Vec<i32> = f.responses.iter().flat_map(|t| t.partitions.iter().map(|p| p.partition_index)).collect();
+    assert_eq!(parts, vec![1]);
+    // A wrong epoch, and an unknown session.
+    let Some(ResponseBody::Fetch(f)) = conn.send_v(fetch(sid, 7, vec![]), 12).await else { panic!() };
+    assert_eq!(f.error_code, ErrorCode::INVALID_FETCH_SESSION_EPOCH.0);
+    let Some(ResponseBody::Fetch(f)) = conn.send_v(fetch(sid + 1000, 1, vec![]), 12).await else { panic!() };
+    assert_eq!(f.error_code, ErrorCode::FETCH_SESSION_ID_NOT_FOUND.0);
+    // Closing: a full sessionless answer.
+    let Some(ResponseBody::Fetch(f)) = conn.send_v(fetch(sid, -1, vec![part(0, 0)]), 12).await else { panic!() };
+    assert_eq!((f.session_id, f.responses[0].partitions.len()), (0, 1));
+    let Some(ResponseBody::Fetch(f)) = conn.send_v(fetch(sid, 3, vec![]), 12).await else { panic!() };
+    assert_eq!(f.error_code, ErrorCode::FETCH_SESSION_ID_NOT_FOUND.0);
+}

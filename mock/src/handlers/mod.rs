@@ -13,7 +13,7 @@ use ferrokafka_protocol::{ApiKey, RequestBody, ResponseBody};
 use crate::cluster::Cluster;
 use crate::config::MockConfig;
 
-pub use fetch::FetchWait;
+pub use fetch::{FetchSession, FetchWait};
 
 /// What the connection should do with a handled request.
 pub enum Reply {
