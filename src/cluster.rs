@@ -24,7 +24,9 @@ pub struct ClusterConfig {
     pub conn: ConnConfig,
     /// `metadata.max.age.ms`.
     pub metadata_max_age: Duration,
-    /// `allow.auto.create.topics`: ask brokers to create unknown topics.
+    /// `allow.auto.create.topics`: ask brokers to create unknown topics on
+    /// metadata look-ups. Off unless the user asks for it: a typo in a topic
+    /// name should be an error, not a new topic.
     pub allow_auto_create_topics: bool,
     /// `reconnect.backoff.ms`.
     pub reconnect_backoff: Duration,
@@ -38,7 +40,7 @@ impl Default for ClusterConfig {
             bootstrap: Vec::new(),
             conn: ConnConfig::default(),
             metadata_max_age: Duration::from_secs(300),
-            allow_auto_create_topics: true,
+            allow_auto_create_topics: false,
             reconnect_backoff: Duration::from_millis(50),
             reconnect_backoff_max: Duration::from_secs(1),
         }

@@ -265,7 +265,8 @@ async fn a_full_buffer_pushes_back_then_fails_after_max_block() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_gives_up_on_metadata_after_max_block() {
     let c = mock(1).await;
-    let p = producer(&c.bootstrap(), &[("max.block.ms", "300"), ("allow.auto.create.topics", "false")]).await;
+    // Auto-creation is off by default: an unknown topic is an error.
+    let p = producer(&c.bootstrap(), &[("max.block.ms", "300")]).await;
     let start = std::time::Instant::now();
     let err = p.send(ProducerRecord::new("no-such-topic").value("v")).await.err().expect("no such topic");
     assert_eq!(err.code(), Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION), "{err}");
@@ -318,7 +319,7 @@ async fn against_the_configured_broker() {
         return;
     };
     let topic = format!("ferrokafka-producer-{}", std::process::id());
-    let p = producer(&bootstrap, &[("linger.ms", "5")]).await;
+    let p = producer(&bootstrap, &[("linger.ms", "5"), ("allow.auto.create.topics", "true")]).await;
     let mut futs = Vec::new();
     for i in 0..3000 {
         futs.push(p.send(ProducerRecord::new(topic.clone()).key(format!("k{}", i % 10)).value(format!("v{i}"))).await.unwrap());

@@ -16,7 +16,7 @@ pub struct ProduceArgs {
     /// bootstrap.servers
     #[arg(long)]
     pub bootstrap: String,
-    /// Topic to write to (auto-created if the broker allows it).
+    /// Topic to write to (must exist, or use --partitions to create it).
     #[arg(long)]
     pub topic: String,
     /// Number of records.
