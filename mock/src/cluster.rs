@@ -85,11 +85,11 @@ pub fn valid_topic_name(name: &str) -> bool {
 impl Cluster {
     pub fn new(config: MockConfig, brokers: Vec<BrokerInfo>) -> Cluster {
         Cluster {
+            next_producer_id: config.first_producer_id,
             config,
             cluster_id: "ferrokafka-mock-cluster".into(),
             brokers,
             topics: BTreeMap::new(),
-            next_producer_id: 1000,
             faults: Faults::default(),
             txn: TxnCoordinator::default(),
             groups: HashMap::new(),

@@ -33,6 +33,9 @@ pub struct MockConfig {
     pub group_session_timeout_range: (Duration, Duration),
     /// `group.initial.rebalance.delay.ms`.
     pub group_initial_rebalance_delay: Duration,
+    /// The first producer id handed out (replays of captured traffic set it
+    /// to the id the real broker gave).
+    pub first_producer_id: i64,
 }
 
 impl Default for MockConfig {
@@ -48,6 +51,7 @@ impl Default for MockConfig {
             max_transaction_timeout: Duration::from_secs(900),
             group_session_timeout_range: (Duration::from_millis(100), Duration::from_secs(1800)),
             group_initial_rebalance_delay: Duration::ZERO,
+            first_producer_id: 1000,
         }
     }
 }
