@@ -130,6 +130,8 @@ impl SealedBatch {
     /// changes after an epoch bump.
     pub fn encode(&mut self, producer_id: i64, epoch: i16, base_sequence: i32) -> Result<Bytes> {
         let h = BatchHeader {
+            base_offset: 0,
+            partition_leader_epoch: -1,
             attributes: self.attributes,
             last_offset_delta: self.count - 1,
             base_timestamp: self.base_ts,

@@ -188,9 +188,16 @@ fn put_opt_slice(buf: &mut impl BufMut, b: Option<&[u8]>) {
     }
 }
 
-/// The header fields a producer fills in when a batch is sent.
+/// A batch's header fields (all but the length, magic and CRC, which are
+/// derived). Producers fill in the producer id, epoch and sequence when a
+/// batch is sent; base offset and leader epoch are the broker's (0 and -1
+/// from a producer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchHeader {
+    /// Offset of the first record.
+    pub base_offset: i64,
+    /// The leader epoch that appended the batch.
+    pub partition_leader_epoch: i32,
     /// Codec, timestamp type, transactional flag.
     pub attributes: i16,
     /// Records minus one.
@@ -219,9 +226,9 @@ pub fn seal_batch(batch: &mut [u8], h: &BatchHeader) -> Result<(), EncodeError> 
     }
     let len = i32::try_from(batch.len() - 12).map_err(|_| EncodeError::TooLong { what: "record batch", length: batch.len() })?;
     let mut w = &mut batch[..BATCH_HEADER_LEN];
-    w.put_i64(0);
+    w.put_i64(h.base_offset);
     w.put_i32(len);
-    w.put_i32(-1);
+    w.put_i32(h.partition_leader_epoch);
     w.put_i8(2);
     w.put_u32(0);
     w.put_i16(h.attributes);
@@ -385,22 +392,12 @@ impl RecordBatch {
     pub fn encode(&self, buf: &mut BytesMut, level: Option<i32>) -> Result<(), EncodeError> {
         let codec = Compression::from_attributes(self.attributes)
             .map_err(|e| EncodeError::Compression(e.to_string()))?;
-        let start = buf.len();
-        buf.put_i64(self.base_offset);
-        buf.put_i32(0); // batch length, patched below
-        buf.put_i32(self.partition_leader_epoch);
-        buf.put_i8(2);
-        buf.put_u32(0); // crc, patched below
-        buf.put_i16(self.attributes);
-        buf.put_i32(self.last_offset_delta);
-        buf.put_i64(self.base_timestamp);
-        buf.put_i64(self.max_timestamp);
-        buf.put_i64(self.producer_id);
-        buf.put_i16(self.producer_epoch);
-        buf.put_i32(self.base_sequence);
         let count = i32::try_from(self.records.len())
             .map_err(|_| EncodeError::TooLong { what: "record count", length: self.records.len() })?;
-        buf.put_i32(count);
+        let start = buf.len();
+        // Header space first; `seal_batch` fills it in once the records,
+        // and so the length and CRC, are known.
+        buf.resize(start + BATCH_HEADER_LEN, 0);
         if codec == Compression::None {
             buf.reserve(self.records.iter().map(|r| r.body_len() + 5).sum());
             for r in &self.records {
@@ -421,12 +418,19 @@ impl RecordBatch {
             z.write(&stage)?;
             z.finish()?;
         }
-        let len = buf.len() - start - 12;
-        let len = i32::try_from(len).map_err(|_| EncodeError::TooLong { what: "record batch", length: len })?;
-        buf[start + 8..start + 12].copy_from_slice(&len.to_be_bytes());
-        let crc = crc32c::crc32c(&buf[start + CRC_START..]);
-        buf[start + 17..start + 21].copy_from_slice(&crc.to_be_bytes());
-        Ok(())
+        let header = BatchHeader {
+            base_offset: self.base_offset,
+            partition_leader_epoch: self.partition_leader_epoch,
+            attributes: self.attributes,
+            last_offset_delta: self.last_offset_delta,
+            base_timestamp: self.base_timestamp,
+            max_timestamp: self.max_timestamp,
+            producer_id: self.producer_id,
+            producer_epoch: self.producer_epoch,
+            base_sequence: self.base_sequence,
+            count,
+        };
+        seal_batch(&mut buf[start..], &header)
     }
 
     /// Decodes exactly one batch occupying all of `data`, checking its CRC
@@ -549,6 +553,8 @@ mod tests {
             write_record(&mut buf, r.timestamp_delta, r.offset_delta, r.key.as_deref(), r.value.as_deref(), &r.headers).unwrap();
         }
         let h = BatchHeader {
+            base_offset: 0,
+            partition_leader_epoch: -1,
             attributes: b.attributes,
             last_offset_delta: b.last_offset_delta,
             base_timestamp: b.base_timestamp,
