@@ -334,7 +334,7 @@ impl Engine {
     }
 
     fn manage_producer_id(&mut self, now: Instant) {
-        if !self.idempotent || self.fatal.is_some() {
+        if !self.idempotent || self.fatal.is_some() || (self.pid_state == PidState::Ready && !self.bump_pending) {
             return;
         }
         let any_inflight = self.parts.values().any(|p| p.queue.iter().any(|b| b.state == State::InFlight));
