@@ -191,6 +191,28 @@ async fn a_rejected_batch_fails_alone_and_later_records_still_arrive() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_too_large_for_the_topic_is_split_and_still_arrives_in_order() {
+    let c = mock(1).await;
+    // The topic takes batches of at most 20 KB; the producer builds 64 KB ones.
+    c.create_topic_with("big", 1, &[("max.message.bytes", "20000")]).unwrap();
+    let p = producer(&c.bootstrap(), &[("batch.size", "65536"), ("linger.ms", "20")]).await;
+    let mut futs = Vec::new();
+    for i in 0..300 {
+        futs.push(p.send(ProducerRecord::new("big").partition(0).value(format!("{i:0>200}"))).await.unwrap());
+    }
+    for f in futs {
+        f.await.unwrap();
+    }
+    let want: Vec<String> = (0..300).map(|i| format!("{i:0>200}")).collect();
+    assert_eq!(log_values(&c, "big", 0), want);
+    assert!(c.produce_errors().get(&ErrorCode::MESSAGE_TOO_LARGE).copied().unwrap_or(0) > 0, "the broker did refuse the big batches");
+    // A single record over the limit cannot be split: it fails alone.
+    let err = p.send_and_wait(ProducerRecord::new("big").partition(0).value(vec![b'x'; 30_000])).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::MESSAGE_TOO_LARGE));
+    p.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_change_mid_stream_keeps_order() {
     let c = mock(3).await;
     c.create_topic("m", 1).unwrap();

@@ -107,6 +107,12 @@ impl MockCluster {
         self.shared.lock().create_topic(name, partitions, Default::default())
     }
 
+    /// Creates a topic with topic configs (`max.message.bytes`, ...).
+    pub fn create_topic_with(&self, name: &str, partitions: i32, configs: &[(&str, &str)]) -> Result<(), ErrorCode> {
+        let configs = configs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.shared.lock().create_topic(name, partitions, configs)
+    }
+
     fn add_fault(&self, broker: Option<i32>, api: ApiKey, action: FaultAction, count: u32) {
         self.shared.lock().faults.add(faults::FaultRule { broker, api, action, remaining: count });
     }

@@ -608,6 +608,67 @@ impl Engine {
         }
     }
 
+    /// MESSAGE_TOO_LARGE for a batch of several records: the broker wrote
+    /// nothing, so split the batch in two (in place, order kept) and send
+    /// the halves, as the Java client does. Halving again on another refusal
+    /// ends at single records, which then fail.
+    fn split(&mut self, tp: &Tp, id: u64) -> bool {
+        let (codec, level) = (self.cfg.compression, self.cfg.compression_level);
+        let Some(part) = self.parts.get_mut(tp) else { return false };
+        let Some(i) = part.queue.iter().position(|b| b.id == id) else { return false };
+        let limits = ferrokafka_protocol::records::DecodeLimits::default();
+        let Ok(decoded) = ferrokafka_protocol::records::RecordBatch::decode(part.queue[i].data.clone(), &limits) else { return false };
+        if decoded.records.len() < 2 || decoded.records.len() != part.queue[i].sealed.deliveries.len() {
+            return false;
+        }
+        let mut old = part.queue.remove(i).expect("found");
+        let had_seq = old.seq.is_some();
+        let mut deliveries = std::mem::take(&mut old.sealed.deliveries).into_iter();
+        let half = decoded.records.len() / 2;
+        let reserved_first = old.sealed.reserved / 2;
+        let mut halves = Vec::new();
+        let (first, second) = decoded.records.split_at(half);
+        for (n, chunk) in [first, second].into_iter().enumerate() {
+            let bytes: usize = chunk.iter().map(|r| super::batch::record_size(r.key.as_deref(), r.value.as_deref(), &r.headers)).sum();
+            let mut open = OpenBatch::new(bytes + 128);
+            for r in chunk {
+                let (d, _) = deliveries.next().expect("one delivery per record");
+                if let Err((e, d)) = open.append(decoded.timestamp_of(r), r.key.as_deref(), r.value.as_deref(), &r.headers, d, 0) {
+                    let _ = d.send(Err(e));
+                }
+            }
+            open.reserved = if n == 0 { reserved_first } else { old.sealed.reserved - reserved_first };
+            halves.push(open);
+        }
+        for (k, open) in halves.into_iter().enumerate() {
+            self.next_id += 1;
+            let reserved = open.reserved;
+            match open.close(codec, level) {
+                Ok(sealed) => part.queue.insert(
+                    i + k,
+                    Batch {
+                        id: self.next_id,
+                        sealed,
+                        seq: None,
+                        stamped: None,
+                        data: Bytes::new(),
+                        state: State::Ready,
+                        attempts: old.attempts,
+                        retry_at: Instant::now(),
+                        possibly_written: false,
+                        last_error: old.last_error.clone(),
+                    },
+                ),
+                Err(_) => self.memory.add_permits(reserved),
+            }
+        }
+        if had_seq && self.idempotent {
+            // The halves need sequences of their own: renumber under a new epoch.
+            self.bump_pending = true;
+        }
+        true
+    }
+
     fn fail(&mut self, tp: &Tp, id: u64, err: Error) {
         if let Some(b) = self.take(tp, id) {
             self.release(&b);
@@ -649,6 +710,7 @@ impl Engine {
         let is_front = self.parts.get(tp).and_then(|p| p.queue.front()).is_some_and(|b| b.id == id);
         match code {
             ErrorCode::NONE => self.succeed(tp, id, offset, log_append_time),
+            ErrorCode::MESSAGE_TOO_LARGE if self.split(tp, id) => {}
             // An older broker's answer to a retry of a batch it already has.
             ErrorCode::DUPLICATE_SEQUENCE_NUMBER => self.succeed(tp, id, -1, -1),
             ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER | ErrorCode::UNKNOWN_PRODUCER_ID | ErrorCode::INVALID_PRODUCER_EPOCH | ErrorCode::PRODUCER_FENCED

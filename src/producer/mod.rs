@@ -24,7 +24,8 @@
 //! | DUPLICATE_SEQUENCE_NUMBER | success (offset unknown: -1) | same | same |
 //! | OUT_OF_ORDER_SEQUENCE_NUMBER on a batch behind another one being retried | retried after it, same sequence | same | same |
 //! | OUT_OF_ORDER_SEQUENCE_NUMBER on the oldest batch, UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH | **epoch bump** (KIP-360: InitProducerId with the current id and epoch, or a new id from brokers before v3), every unacknowledged batch renumbered from 0, then retried | bumps the epoch; the oldest batch fails with OutOfOrderSequenceException | bumps the epoch (KIP-360) and retries; fails on some |
-//! | a non-retriable code for a batch (MESSAGE_TOO_LARGE, INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED, ...) | that batch fails; later batches are renumbered under a bumped epoch | that batch fails; later sequences are adjusted in place | that batch fails; epoch bump |
+//! | MESSAGE_TOO_LARGE for a batch of several records | the batch is split in two, in place, and the halves sent (renumbered under a bumped epoch); a single record too large fails | splits the batch by `batch.size` and resends | fails the batch |
+//! | a non-retriable code for a batch (INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED, a one-record MESSAGE_TOO_LARGE, ...) | that batch fails; later batches are renumbered under a bumped epoch | that batch fails; later sequences are adjusted in place | that batch fails; epoch bump |
 //! | a batch past `delivery.timeout.ms` that was sent without a definite answer | fails with [`Error::PossiblyWritten`]; epoch bump before further sends | fails with TimeoutException; epoch bump | fails with `_MSG_TIMED_OUT` ("possibly persisted") |
 //! | InitProducerId refused with a non-retriable error (e.g. CLUSTER_AUTHORIZATION_FAILED, UNSUPPORTED_VERSION) | **fatal**: every record fails with [`Error::Fatal`]; recreate the producer | fatal | fatal |
 //!

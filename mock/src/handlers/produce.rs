@@ -79,6 +79,16 @@ fn append_one(
         return Err(ErrorCode::INVALID_REQUIRED_ACKS);
     }
     let records = records.filter(|r| !r.is_empty()).ok_or(ErrorCode::INVALID_RECORD)?;
+    // max.message.bytes (Kafka's default 1048588) bounds one batch.
+    let max_message = cluster
+        .topics
+        .get(topic)
+        .and_then(|t| t.configs.get("max.message.bytes"))
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1_048_588);
+    if records.len() > max_message {
+        return Err(ErrorCode::MESSAGE_TOO_LARGE);
+    }
     // Produce v3+ carries exactly one v2 batch per partition.
     let set = RecordSet::parse(records.clone(), &ferrokafka_protocol::records::DecodeLimits { verify_crc: false, ..Default::default() })
         .map_err(|_| ErrorCode::CORRUPT_MESSAGE)?;
