@@ -12,6 +12,8 @@
 //! The transactional producer, the consumer and the admin client are being
 //! built on these layers.
 
+#![warn(missing_docs)]
+
 pub mod cluster;
 pub mod error;
 pub mod net;

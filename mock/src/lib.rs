@@ -25,6 +25,8 @@
 //! What is modelled and every known difference from Apache Kafka is listed
 //! in the crate's README.
 
+#![warn(missing_docs)]
+
 mod cluster;
 mod config;
 mod faults;
