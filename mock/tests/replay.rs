@@ -281,3 +281,218 @@ async fn the_captured_fencing_scenario_gets_kafkas_answers() {
     assert_eq!(n, 29, "every client request of the scenario (34 less 5 inter-broker)");
     assert!(compared.contains(&ApiKey::EndTxn));
 }
+
+/// Ids the real broker made up in the captured run, mapped to the ones the
+/// mock made up in the replay, learnt from each pair of answers.
+#[derive(Default)]
+struct IdMap {
+    members: std::collections::HashMap<String, String>,
+    topics: std::collections::HashMap<ferrokafka_protocol::wire::Uuid, ferrokafka_protocol::wire::Uuid>,
+    sessions: std::collections::HashMap<i32, i32>,
+}
+
+impl IdMap {
+    fn member(&self, m: &mut String) {
+        if let Some(ours) = self.members.get(m) {
+            *m = ours.clone();
+        }
+    }
+
+    fn topic(&self, t: &mut ferrokafka_protocol::wire::Uuid) {
+        if let Some(ours) = self.topics.get(t) {
+            *t = *ours;
+        }
+    }
+
+    /// Rewrites a captured request to carry the mock's ids.
+    fn request(&self, body: &mut RequestBody) {
+        match body {
+            RequestBody::JoinGroup(r) => self.member(&mut r.member_id),
+            RequestBody::SyncGroup(r) => {
+                self.member(&mut r.member_id);
+                for a in &mut r.assignments {
+                    self.member(&mut a.member_id);
+                }
+            }
+            RequestBody::Heartbeat(r) => self.member(&mut r.member_id),
+            RequestBody::LeaveGroup(r) => {
+                self.member(&mut r.member_id);
+                for m in &mut r.members {
+                    self.member(&mut m.member_id);
+                }
+            }
+            RequestBody::TxnOffsetCommit(r) => self.member(&mut r.member_id),
+            RequestBody::OffsetCommit(r) => self.member(&mut r.member_id),
+            RequestBody::Fetch(r) => {
+                for t in &mut r.topics {
+                    self.topic(&mut t.topic_id);
+                }
+                for t in &mut r.forgotten_topics_data {
+                    self.topic(&mut t.topic_id);
+                }
+                if let Some(ours) = self.sessions.get(&r.session_id) {
+                    r.session_id = *ours;
+                }
+                // Long polls need not wait here: what the real broker waited
+                // for already happened or never will in a sequential replay.
+                r.max_wait_ms = r.max_wait_ms.min(50);
+            }
+            _ => {}
+        }
+    }
+
+    /// Learns ids from an answer pair.
+    fn learn(&mut self, got: &ResponseBody, want: &ResponseBody) {
+        match (got, want) {
+            (ResponseBody::JoinGroup(g), ResponseBody::JoinGroup(w)) => {
+                self.members.insert(w.member_id.clone(), g.member_id.clone());
+                if !w.leader.is_empty() {
+                    self.members.insert(w.leader.clone(), g.leader.clone());
+                }
+            }
+            (ResponseBody::Metadata(g), ResponseBody::Metadata(w)) => {
+                for wt in &w.topics {
+                    if let Some(gt) = g.topics.iter().find(|t| t.name == wt.name) {
+                        self.topics.insert(wt.topic_id, gt.topic_id);
+                    }
+                }
+            }
+            (ResponseBody::Fetch(g), ResponseBody::Fetch(w)) if w.session_id != 0 => {
+                self.sessions.insert(w.session_id, g.session_id);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The data batches of a fetch answer (offsets, control flags, and for
+/// data batches the bytes; marker timestamps are the broker's own).
+fn fetched_batches(p: &ferrokafka_protocol::messages::fetch_response::PartitionData) -> Vec<(i64, bool, Option<ferrokafka_protocol::bytes::Bytes>)> {
+    use ferrokafka_protocol::records::{Batch, DecodeLimits, RecordSet};
+    let Some(data) = p.records.clone() else { return Vec::new() };
+    let mut out = Vec::new();
+    let set = RecordSet::parse(data.clone(), &DecodeLimits::default()).unwrap();
+    let mut pos = 0usize;
+    for b in set.batches {
+        let Batch::V2(b) = b else { continue };
+        let len = 12 + i32::from_be_bytes(data[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        let bytes = if b.is_control() { None } else { Some(data.slice(pos..pos + len)) };
+        out.push((b.base_offset, b.is_control(), bytes));
+        pos += len;
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_captured_transactions_scenario_gets_kafkas_answers() {
+    // A read_committed consumer group member, a transactional producer
+    // (id 10) committing, aborting and committing, offsets sent to the
+    // transaction, then a read_committed consumer: Kafka's aborted list
+    // [(10, 4)] and markers at 3, 6 and 8 on every partition.
+    let c = MockCluster::start(MockConfig { brokers: 1, first_producer_id: 10, ..Default::default() }).await.unwrap();
+    c.create_topic("txn-a", 2).unwrap();
+    c.create_topic("txn-b", 2).unwrap();
+    c.create_topic("txn-input", 1).unwrap();
+    // The setup step wrote 4 records to txn-input.
+    {
+        let mut conn = Client::connect(&c.bootstrap()).await;
+        conn.send(produce_req("txn-input", 0, batch(-1, -1, -1, &["1", "2", "3", "4"], false), None)).await.unwrap();
+    }
+    let index = std::fs::read_to_string(captures_dir().join("transactions").join("index.jsonl")).unwrap();
+    let mut conns: std::collections::HashMap<u64, Client> = std::collections::HashMap::new();
+    let mut ids = IdMap::default();
+    let mut checked = std::collections::BTreeMap::<&'static str, usize>::new();
+    let mut aborted_seen = 0;
+    for line in index.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let client = v["client"].as_str().unwrap();
+        if v["dir"] != "req" || client.starts_with("broker-") || client.starts_with("AddPartitionsManager") {
+            continue;
+        }
+        let seq = v["seq"].as_u64().unwrap() as u32;
+        let (api, ver, raw) = capture("transactions", seq, true);
+        let (_, _, want) = capture("transactions", seq, false);
+        let mut req = Request::decode_prefix(&mut ferrokafka_protocol::wire::Reader::new(raw)).unwrap();
+        ids.request(&mut req.body);
+        let mut frame = BytesMut::new();
+        req.encode(&mut frame).unwrap();
+        let conn_no = v["conn"].as_u64().unwrap();
+        if !conns.contains_key(&conn_no) {
+            conns.insert(conn_no, Client::connect(&c.bootstrap()).await);
+        }
+        let got = conns.get_mut(&conn_no).unwrap().send_raw(&frame).await.expect("answered");
+        let (_, got) = decode_response(api, ver, got).unwrap();
+        let (_, want) = decode_response(api, ver, want).unwrap();
+        ids.learn(&got, &want);
+        *checked.entry(api.name()).or_default() += 1;
+        match (&got, &want) {
+            (ResponseBody::JoinGroup(g), ResponseBody::JoinGroup(w)) => {
+                assert_eq!((g.error_code, g.generation_id, g.protocol_name.clone(), g.members.len()), (w.error_code, w.generation_id, w.protocol_name.clone(), w.members.len()), "JoinGroup {seq}");
+            }
+            (ResponseBody::SyncGroup(g), ResponseBody::SyncGroup(w)) => assert_eq!((g.error_code, &g.assignment), (w.error_code, &w.assignment), "SyncGroup {seq}"),
+            (ResponseBody::Heartbeat(g), ResponseBody::Heartbeat(w)) => assert_eq!(g.error_code, w.error_code, "Heartbeat {seq}"),
+            (ResponseBody::LeaveGroup(g), ResponseBody::LeaveGroup(w)) => assert_eq!(g.error_code, w.error_code, "LeaveGroup {seq}"),
+            (ResponseBody::InitProducerId(g), ResponseBody::InitProducerId(w)) => {
+                assert_eq!((g.error_code, g.producer_id, g.producer_epoch), (w.error_code, w.producer_id, w.producer_epoch), "InitProducerId {seq}");
+            }
+            (ResponseBody::AddPartitionsToTxn(g), ResponseBody::AddPartitionsToTxn(w)) => {
+                let codes = |r: &ferrokafka_protocol::messages::AddPartitionsToTxnResponse| -> Vec<i16> {
+                    r.results_by_topic_v3_and_below.iter().flat_map(|t| t.results_by_partition.iter().map(|p| p.partition_error_code)).collect()
+                };
+                // Kafka's markers take a moment; the mock's are written at
+                // once, so where Kafka said CONCURRENT_TRANSACTIONS the mock
+                // may already say NONE (the client's retry then agrees).
+                for (gc, wc) in codes(g).into_iter().zip(codes(w)) {
+                    assert!(gc == wc || (wc == 51 && gc == 0), "AddPartitionsToTxn {seq}: {gc} vs {wc}");
+                }
+            }
+            (ResponseBody::AddOffsetsToTxn(g), ResponseBody::AddOffsetsToTxn(w)) => assert_eq!(g.error_code, w.error_code, "AddOffsetsToTxn {seq}"),
+            (ResponseBody::TxnOffsetCommit(g), ResponseBody::TxnOffsetCommit(w)) => {
+                let codes = |r: &ferrokafka_protocol::messages::TxnOffsetCommitResponse| -> Vec<i16> { r.topics.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code)).collect() };
+                assert_eq!(codes(g), codes(w), "TxnOffsetCommit {seq}");
+            }
+            (ResponseBody::EndTxn(g), ResponseBody::EndTxn(w)) => assert_eq!(g.error_code, w.error_code, "EndTxn {seq}"),
+            (ResponseBody::Produce(g), ResponseBody::Produce(w)) => {
+                let (g, w) = (&g.responses[0].partition_responses[0], &w.responses[0].partition_responses[0]);
+                assert_eq!((g.index, g.error_code, g.base_offset), (w.index, w.error_code, w.base_offset), "Produce {seq}");
+            }
+            (ResponseBody::ListOffsets(g), ResponseBody::ListOffsets(w)) => {
+                let o = |r: &ferrokafka_protocol::messages::ListOffsetsResponse| -> Vec<(i16, i64)> { r.topics.iter().flat_map(|t| t.partitions.iter().map(|p| (p.error_code, p.offset))).collect() };
+                assert_eq!(o(g), o(w), "ListOffsets {seq}");
+            }
+            (ResponseBody::OffsetFetch(g), ResponseBody::OffsetFetch(w)) => {
+                let o = |r: &ferrokafka_protocol::messages::OffsetFetchResponse| -> Vec<(i16, i64)> {
+                    r.groups.iter().flat_map(|g| g.topics.iter().flat_map(|t| t.partitions.iter().map(|p| (p.error_code, p.committed_offset)))).collect()
+                };
+                assert_eq!(o(g), o(w), "OffsetFetch {seq}");
+            }
+            (ResponseBody::Fetch(g), ResponseBody::Fetch(w)) => {
+                assert_eq!(g.error_code, w.error_code, "Fetch {seq}");
+                if client == "cap-read-committed" {
+                    // The transactional topics: compare everything the
+                    // real broker sent for each partition it answered.
+                    for wt in &w.responses {
+                        for wp in &wt.partitions {
+                            let Some(gp) = g.responses.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.topic_id, p))).find(|(tid, p)| ids.topics.get(&wt.topic_id) == Some(tid) && p.partition_index == wp.partition_index).map(|(_, p)| p) else {
+                                // An incremental answer may leave out what did not change.
+                                assert!(wp.records.as_ref().is_none_or(|r| r.is_empty()), "Fetch {seq}: partition {} missing", wp.partition_index);
+                                continue;
+                            };
+                            assert_eq!((gp.error_code, gp.high_watermark, gp.last_stable_offset), (wp.error_code, wp.high_watermark, wp.last_stable_offset), "Fetch {seq}");
+                            let aborted = |p: &ferrokafka_protocol::messages::fetch_response::PartitionData| -> Vec<(i64, i64)> {
+                                p.aborted_transactions.iter().flatten().map(|a| (a.producer_id, a.first_offset)).collect()
+                            };
+                            assert_eq!(aborted(gp), aborted(wp), "Fetch {seq}: aborted transactions");
+                            aborted_seen += aborted(wp).len();
+                            assert_eq!(fetched_batches(gp), fetched_batches(wp), "Fetch {seq}: batches");
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    eprintln!("compared: {checked:?}");
+    assert_eq!(aborted_seen, 4, "the aborted range on each of the 4 partitions: {checked:?}");
+    assert!(checked["EndTxn"] == 3 && checked["TxnOffsetCommit"] == 1 && checked["JoinGroup"] == 2, "{checked:?}");
+}
