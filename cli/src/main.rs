@@ -1,8 +1,10 @@
-//! The `ferrokafka` command-line tool: decode captured frames, serve the
-//! mock cluster, and measure the producer (`perf produce`). `demo`,
-//! `produce` and `consume` need the transactional producer and the consumer,
-//! which are not built yet, and say so instead of pretending.
+//! The `ferrokafka` command-line tool: the demo (idempotent producer through
+//! faults on an embedded mock cluster), decode captured frames, serve the
+//! mock cluster, and measure the producer (`perf produce`). `produce` and
+//! `consume` need the consumer, which is not built yet, and say so instead
+//! of pretending.
 
+mod demo;
 mod mock_cmd;
 mod perf;
 
@@ -62,8 +64,13 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         partitions: i32,
     },
-    /// The exactly-once demo (not available yet).
-    Demo,
+    /// The idempotent producer on an embedded mock cluster, through faults,
+    /// checked exactly once (the transactional loop joins it later).
+    Demo {
+        /// Records to send.
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+    },
     /// Produce from standard input (not available yet).
     Produce,
     /// Consume to standard output (not available yet).
@@ -106,10 +113,13 @@ fn main() -> ExitCode {
         Command::CreateTopic { bootstrap, topic, partitions } => tokio::runtime::Runtime::new()
             .map_err(|e| e.to_string())
             .and_then(|rt| rt.block_on(perf::create_topic(&bootstrap, &topic, partitions))),
-        Command::Demo | Command::Produce | Command::Consume => {
+        Command::Demo { records } => tokio::runtime::Runtime::new()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| rt.block_on(demo::run(records))),
+        Command::Produce | Command::Consume => {
             eprintln!(
-                "not available yet: this needs the transactional producer and the consumer, \
-                 which are being built on the producer and the wire codec"
+                "not available yet: this needs the consumer, which is being built on the \
+                 producer and the wire codec"
             );
             return ExitCode::from(2);
         }
