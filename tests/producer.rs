@@ -340,19 +340,21 @@ async fn against_the_configured_broker() {
         eprintln!("NOTICE: FERROKAFKA_TEST_BOOTSTRAP is not set; the producer is tested against the mock only");
         return;
     };
-    let topic = format!("ferrokafka-producer-{}", std::process::id());
-    let p = producer(&bootstrap, &[("linger.ms", "5"), ("allow.auto.create.topics", "true")]).await;
-    let mut futs = Vec::new();
-    for i in 0..3000 {
-        futs.push(p.send(ProducerRecord::new(topic.clone()).key(format!("k{}", i % 10)).value(format!("v{i}"))).await.unwrap());
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let topic = format!("ferrokafka-producer-{codec}-{}", std::process::id());
+        let p = producer(&bootstrap, &[("linger.ms", "5"), ("allow.auto.create.topics", "true"), ("compression.type", codec)]).await;
+        let mut futs = Vec::new();
+        for i in 0..3000 {
+            futs.push(p.send(ProducerRecord::new(topic.clone()).key(format!("k{}", i % 10)).value(format!("v{i}"))).await.unwrap());
+        }
+        let mut by_partition: HashMap<i32, Vec<i64>> = HashMap::new();
+        for f in futs {
+            let m = f.await.unwrap();
+            by_partition.entry(m.partition).or_default().push(m.offset);
+        }
+        for (part, offsets) in by_partition {
+            assert!(offsets.windows(2).all(|w| w[1] > w[0]), "{codec}, partition {part}: offsets increase");
+        }
+        p.close().await;
     }
-    let mut by_partition: HashMap<i32, Vec<i64>> = HashMap::new();
-    for f in futs {
-        let m = f.await.unwrap();
-        by_partition.entry(m.partition).or_default().push(m.offset);
-    }
-    for (part, offsets) in by_partition {
-        assert!(offsets.windows(2).all(|w| w[1] > w[0]), "partition {part}: offsets increase");
-    }
-    p.close().await;
 }
