@@ -542,8 +542,10 @@ fn describe_transactions(cluster: &mut Cluster, ctx: &Ctx, req: &DescribeTransac
 fn list_transactions(cluster: &mut Cluster, req: &ListTransactionsRequest) -> ListTransactionsResponse {
     tick(cluster);
     let known = ["Empty", "Ongoing", "PrepareCommit", "PrepareAbort", "CompleteCommit", "CompleteAbort", "Dead", "PrepareEpochFence"];
-    let mut resp = ListTransactionsResponse::default();
-    resp.unknown_state_filters = req.state_filters.iter().filter(|s| !known.contains(&s.as_str())).cloned().collect();
+    let mut resp = ListTransactionsResponse {
+        unknown_state_filters: req.state_filters.iter().filter(|s| !known.contains(&s.as_str())).cloned().collect(),
+        ..Default::default()
+    };
     let now = now_ms();
     for (tid, m) in &cluster.txn.txns {
         if !req.state_filters.is_empty() && !req.state_filters.iter().any(|s| s == m.state.name()) {
@@ -576,7 +578,7 @@ fn describe_producers(cluster: &Cluster, ctx: &Ctx, req: &DescribeProducersReque
                 Some(part) if part.leader != ctx.broker => pr.error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.0,
                 Some(part) => {
                     for (pid, s) in &part.log.producers {
-                        let (last_seq, last_ts) = s.last_batch().map(|(seq, ts)| (seq, ts)).unwrap_or((-1, -1));
+                        let (last_seq, last_ts) = s.last_batch().unwrap_or((-1, -1));
                         pr.active_producers.push(describe_producers_response::ProducerState {
                             producer_id: *pid,
                             producer_epoch: i32::from(s.epoch),

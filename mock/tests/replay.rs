@@ -215,8 +215,8 @@ async fn replay_scenario(
         let conn_no = v["conn"].as_u64().unwrap();
         let (api, ver, req) = capture(scenario, seq, true);
         let (_, _, want) = capture(scenario, seq, false);
-        if !conns.contains_key(&conn_no) {
-            conns.insert(conn_no, Client::connect(&c.bootstrap()).await);
+        if let std::collections::hash_map::Entry::Vacant(e) = conns.entry(conn_no) {
+            e.insert(Client::connect(&c.bootstrap()).await);
         }
         let got = conns.get_mut(&conn_no).unwrap().send_raw(&req).await.expect("answered");
         let body_version = if api == ApiKey::ApiVersions && ver > 3 { 0 } else { ver };
@@ -417,8 +417,8 @@ async fn the_captured_transactions_scenario_gets_kafkas_answers() {
         let mut frame = BytesMut::new();
         req.encode(&mut frame).unwrap();
         let conn_no = v["conn"].as_u64().unwrap();
-        if !conns.contains_key(&conn_no) {
-            conns.insert(conn_no, Client::connect(&c.bootstrap()).await);
+        if let std::collections::hash_map::Entry::Vacant(e) = conns.entry(conn_no) {
+            e.insert(Client::connect(&c.bootstrap()).await);
         }
         let got = conns.get_mut(&conn_no).unwrap().send_raw(&frame).await.expect("answered");
         let (_, got) = decode_response(api, ver, got).unwrap();

@@ -416,7 +416,7 @@ pub fn emit_message(m: &Message) -> String {
         range_text(m.versions),
         range_text(m.flexible)
     );
-    let _ = writeln!(out, "fn is_flexible(version: i16) -> bool {{ {} }}\n", cond(m.flexible).replace("version", "version"));
+    let _ = writeln!(out, "fn is_flexible(version: i16) -> bool {{ {} }}\n", cond(m.flexible));
     for (i, s) in m.structs().iter().enumerate() {
         emit_struct(&mut out, s, if i == 0 { Some(m) } else { None });
     }

@@ -249,7 +249,7 @@ impl Reader {
             return Err(DecodeError::InvalidLength { what: field, length: n });
         }
         let n = n as usize;
-        self.need(n.saturating_mul(min_elem.max(1)).min(usize::MAX), field).map_err(|_| {
+        self.need(n.saturating_mul(min_elem.max(1)), field).map_err(|_| {
             DecodeError::InvalidLength { what: field, length: n as i64 }
         })?;
         Ok(Some(n))

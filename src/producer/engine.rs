@@ -406,7 +406,10 @@ impl Engine {
         }
         let max_in_flight = self.cfg.cluster.conn.max_in_flight;
         let max_request = self.cfg.max_request_size;
-        let mut requests: HashMap<i32, (Vec<(Tp, u64)>, usize, Vec<(Tp, Bytes)>)> = HashMap::new();
+        // Per broker: the batches (partition, id), the request's size so
+        // far, and the bytes to send.
+        type Draft = (Vec<(Tp, u64)>, usize, Vec<(Tp, Bytes)>);
+        let mut requests: HashMap<i32, Draft> = HashMap::new();
         let mut refresh = false;
         for (tp, part) in self.parts.iter_mut() {
             if part.queue.is_empty() {

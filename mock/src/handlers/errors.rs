@@ -39,7 +39,7 @@ pub fn error_response(req: &RequestBody, version: i16, code: ErrorCode) -> Optio
                             partition_index: p.partition,
                             error_code: e,
                             high_watermark: -1,
-                            last_stable_offset: if version >= 4 { -1 } else { -1 },
+                            last_stable_offset: -1,
                             log_start_offset: -1,
                             records: Some(Default::default()),
                             ..Default::default()

@@ -11,7 +11,7 @@ use crate::log::LogRules;
 /// Returns `None` for acks=0 (no response is sent).
 pub fn produce(cluster: &mut Cluster, ctx: &Ctx, req: ProduceRequest) -> Option<ProduceResponse> {
     let v = ctx.version();
-    let acks_ok = matches!(req.acks, -1 | 0 | 1);
+    let acks_ok = matches!(req.acks, -1..=1);
     let rules = LogRules { strict_unknown_producer: cluster.config.strict_unknown_producer };
     let now = now_ms();
     let mut resp = ProduceResponse::default();

@@ -15,13 +15,13 @@ use crate::error::EncodeError;
 /// A codec writing into a `BytesMut`; call [`Compressor::finish`] at the end.
 pub enum Compressor<'a> {
     /// gzip.
-    Gzip(GzEncoder<Writer<&'a mut BytesMut>>),
+    Gzip(Box<GzEncoder<Writer<&'a mut BytesMut>>>),
     /// Snappy in xerial framing, compressed block by block.
-    Snappy(super::snappy::XerialWriter<'a>),
+    Snappy(Box<super::snappy::XerialWriter<'a>>),
     /// LZ4 frame.
     Lz4(Box<FrameEncoder<Writer<&'a mut BytesMut>>>),
     /// Zstandard.
-    Zstd(zstd::stream::write::Encoder<'static, Writer<&'a mut BytesMut>>),
+    Zstd(Box<zstd::stream::write::Encoder<'static, Writer<&'a mut BytesMut>>>),
 }
 
 fn io_err(e: std::io::Error) -> EncodeError {
@@ -33,12 +33,12 @@ impl<'a> Compressor<'a> {
     pub fn new(codec: Compression, level: Option<i32>, out: &'a mut BytesMut) -> Result<Self, EncodeError> {
         Ok(match codec {
             Compression::None => return Err(EncodeError::Compression("no compressor for codec none".into())),
-            Compression::Gzip => Compressor::Gzip(GzEncoder::new(out.writer(), super::gzip::level(level))),
-            Compression::Snappy => Compressor::Snappy(super::snappy::XerialWriter::new(out)),
+            Compression::Gzip => Compressor::Gzip(Box::new(GzEncoder::new(out.writer(), super::gzip::level(level)))),
+            Compression::Snappy => Compressor::Snappy(Box::new(super::snappy::XerialWriter::new(out))),
             Compression::Lz4 => Compressor::Lz4(Box::new(super::lz4::encoder(out.writer()))),
-            Compression::Zstd => Compressor::Zstd(
+            Compression::Zstd => Compressor::Zstd(Box::new(
                 zstd::stream::write::Encoder::new(out.writer(), level.unwrap_or(3)).map_err(io_err)?,
-            ),
+            )),
         })
     }
 
@@ -56,7 +56,7 @@ impl<'a> Compressor<'a> {
     pub fn finish(self) -> Result<(), EncodeError> {
         match self {
             Compressor::Gzip(w) => w.finish().map(|_| ()).map_err(io_err),
-            Compressor::Snappy(w) => w.finish(),
+            Compressor::Snappy(w) => (*w).finish(),
             Compressor::Lz4(w) => w.finish().map(|_| ()).map_err(|e| EncodeError::Compression(e.to_string())),
             Compressor::Zstd(w) => w.finish().map(|_| ()).map_err(io_err),
         }

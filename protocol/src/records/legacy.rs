@@ -105,7 +105,7 @@ pub fn decode_entry(data: Bytes, limits: &DecodeLimits) -> Result<Vec<LegacyMess
     if msg.magic == 1 {
         let last_relative = inner.last().map(|m| m.offset).unwrap_or(0);
         for m in &mut inner {
-            m.offset = msg.offset - last_relative + m.offset;
+            m.offset += msg.offset - last_relative;
             if msg.attributes & LOG_APPEND_TIME_BIT != 0 {
                 m.timestamp = msg.timestamp;
             }
