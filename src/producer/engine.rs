@@ -24,30 +24,35 @@ use ferrokafka_protocol::messages::{produce_request, InitProducerIdRequest, Prod
 use ferrokafka_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::batch::{Delivery, OpenBatch, SealedBatch};
+use super::batch::{OpenBatch, SealedBatch};
 use super::config::{Acks, ProducerConfig};
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 
 pub(crate) enum Cmd {
-    Send(Pending),
+    /// A batch was started in the accumulator at this time (its linger runs).
+    Opened(Tp, Instant),
+    /// A batch reached `batch.size` and left the accumulator.
+    Full(Tp, OpenBatch),
     Flush(oneshot::Sender<()>),
     Close(oneshot::Sender<()>),
 }
 
-/// A record on its way to a batch.
-pub(crate) struct Pending {
-    pub topic: std::sync::Arc<str>,
-    pub partition: i32,
-    pub key: Option<Bytes>,
-    pub value: Option<Bytes>,
-    pub headers: Vec<ferrokafka_protocol::records::RecordHeader>,
-    pub timestamp: i64,
-    pub delivery: Delivery,
-    pub reserved: usize,
+pub(crate) type Tp = (std::sync::Arc<str>, i32);
+
+/// The batches still taking records, shared with `send`: records are
+/// appended in the caller's task (as the Java client's accumulator does),
+/// and the engine hears only of new and full batches, not of every record.
+#[derive(Default)]
+pub(crate) struct Accumulator {
+    pub open: HashMap<Tp, OpenBatch>,
 }
 
-type Tp = (std::sync::Arc<str>, i32);
+pub(crate) type SharedAccumulator = std::sync::Arc<std::sync::Mutex<Accumulator>>;
+
+pub(crate) fn lock(acc: &SharedAccumulator) -> std::sync::MutexGuard<'_, Accumulator> {
+    acc.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -73,7 +78,6 @@ struct Batch {
 
 #[derive(Default)]
 struct Part {
-    open: Option<OpenBatch>,
     queue: VecDeque<Batch>,
     next_seq: i32,
     recovering: bool,
@@ -128,6 +132,9 @@ pub(crate) struct Engine {
     flush_waiters: Vec<oneshot::Sender<()>>,
     close_waiter: Option<oneshot::Sender<()>>,
     next_id: u64,
+    acc: SharedAccumulator,
+    /// When open batches in the accumulator reach their linger.
+    lingers: VecDeque<(Instant, Tp)>,
 }
 
 fn next_seq(seq: i32, count: i32) -> i32 {
@@ -135,7 +142,7 @@ fn next_seq(seq: i32, count: i32) -> i32 {
 }
 
 impl Engine {
-    pub fn new(cfg: Arc<ProducerConfig>, cluster: Cluster, idempotent: bool, memory: Arc<Semaphore>) -> Engine {
+    pub fn new(cfg: Arc<ProducerConfig>, cluster: Cluster, idempotent: bool, memory: Arc<Semaphore>, acc: SharedAccumulator) -> Engine {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         Engine {
             cfg,
@@ -159,6 +166,8 @@ impl Engine {
             flush_waiters: Vec::new(),
             close_waiter: None,
             next_id: 0,
+            acc,
+            lingers: VecDeque::new(),
         }
     }
 
@@ -209,10 +218,10 @@ impl Engine {
     fn next_wakeup(&self) -> Instant {
         let now = Instant::now();
         let mut at = now + Duration::from_millis(100);
+        if let Some((t, _)) = self.lingers.front() {
+            at = at.min(*t);
+        }
         for p in self.parts.values() {
-            if let Some(o) = &p.open {
-                at = at.min(o.created + self.cfg.linger);
-            }
             if let Some(b) = p.queue.iter().find(|b| b.state == State::Ready) {
                 if b.retry_at > now {
                     at = at.min(b.retry_at);
@@ -228,35 +237,25 @@ impl Engine {
 
     fn on_cmd(&mut self, c: Cmd) {
         match c {
-            Cmd::Send(p) => self.append(p),
+            Cmd::Opened(tp, created) => self.lingers.push_back((created + self.cfg.linger, tp)),
+            Cmd::Full(tp, open) => self.take_batch(tp, open),
             Cmd::Flush(tx) => self.flush_waiters.push(tx),
             Cmd::Close(tx) => self.close_waiter = Some(tx),
         }
     }
 
-    fn append(&mut self, p: Pending) {
+    /// A batch out of the accumulator: closed (compressed) and queued.
+    fn take_batch(&mut self, tp: Tp, open: OpenBatch) {
         if let Some(e) = &self.fatal {
-            self.memory.add_permits(p.reserved);
-            let _ = p.delivery.send(Err(Error::Fatal(Box::new(e.clone()))));
+            self.memory.add_permits(open.reserved);
+            for (d, _) in open.deliveries {
+                let _ = d.send(Err(Error::Fatal(Box::new(e.clone()))));
+            }
             return;
         }
-        let size = super::batch::record_size(p.key.as_deref(), p.value.as_deref(), &p.headers);
-        let (batch_size, codec, level) = (self.cfg.batch_size, self.cfg.compression, self.cfg.compression_level);
-        let tp = (p.topic, p.partition);
+        let (codec, level) = (self.cfg.compression, self.cfg.compression_level);
         let part = self.parts.entry(tp).or_default();
-        if part.open.as_ref().is_some_and(|o| o.count > 0 && o.size() + size > batch_size) {
-            let full = part.open.take().expect("checked");
-            Self::enqueue(&mut self.next_id, &self.memory, part, full, codec, level);
-        }
-        let open = part.open.get_or_insert_with(|| OpenBatch::new(batch_size.max(size + 128)));
-        if let Err((e, delivery)) = open.append(p.timestamp, p.key.as_deref(), p.value.as_deref(), &p.headers, p.delivery, p.reserved) {
-            self.memory.add_permits(p.reserved);
-            let _ = delivery.send(Err(e));
-        }
-        if open.size() >= batch_size {
-            let full = part.open.take().expect("present");
-            Self::enqueue(&mut self.next_id, &self.memory, part, full, codec, level);
-        }
+        Self::enqueue(&mut self.next_id, &self.memory, part, open, codec, level);
     }
 
     fn enqueue(next_id: &mut u64, memory: &Semaphore, part: &mut Part, open: OpenBatch, codec: ferrokafka_protocol::compression::Compression, level: Option<i32>) {
@@ -280,15 +279,31 @@ impl Engine {
         }
     }
 
-    /// Closes open batches whose linger has passed (or all, when flushing).
+    /// Takes open batches out of the accumulator when their linger has
+    /// passed (or all of them, when flushing or closing).
     fn seal_due(&mut self, now: Instant) {
         let all = !self.flush_waiters.is_empty() || self.close_waiter.is_some();
-        let (linger, codec, level) = (self.cfg.linger, self.cfg.compression, self.cfg.compression_level);
-        for part in self.parts.values_mut() {
-            if part.open.as_ref().is_some_and(|o| all || o.created + linger <= now) {
-                let o = part.open.take().expect("checked");
-                Self::enqueue(&mut self.next_id, &self.memory, part, o, codec, level);
+        let linger = self.cfg.linger;
+        let mut taken = Vec::new();
+        {
+            let mut acc = lock(&self.acc);
+            if all {
+                taken.extend(acc.open.drain());
+                self.lingers.clear();
+            } else {
+                while self.lingers.front().is_some_and(|(t, _)| *t <= now) {
+                    let (_, tp) = self.lingers.pop_front().expect("checked");
+                    // A newer batch may have replaced the one this linger
+                    // was for; it has a linger entry of its own.
+                    if acc.open.get(&tp).is_some_and(|o| o.created + linger <= now) {
+                        let o = acc.open.remove(&tp).expect("checked");
+                        taken.push((tp, o));
+                    }
+                }
             }
+        }
+        for (tp, o) in taken {
+            self.take_batch(tp, o);
         }
     }
 
@@ -576,17 +591,19 @@ impl Engine {
             Err(e) => {
                 // Without a producer id nothing can be sent: fail everything.
                 self.fatal = Some(e.clone());
+                let open: Vec<(Tp, OpenBatch)> = lock(&self.acc).open.drain().collect();
+                for (_, o) in open {
+                    self.memory.add_permits(o.reserved);
+                    for (d, _) in o.deliveries {
+                        let _ = d.send(Err(Error::Fatal(Box::new(e.clone()))));
+                    }
+                }
                 for part in self.parts.values_mut() {
                     for b in part.queue.drain(..) {
                         self.memory.add_permits(b.sealed.reserved);
                         b.sealed.fail(Error::Fatal(Box::new(e.clone())));
                     }
-                    if let Some(o) = part.open.take() {
-                        self.memory.add_permits(o.reserved);
-                        for (d, _) in o.deliveries {
-                            let _ = d.send(Err(Error::Fatal(Box::new(e.clone()))));
-                        }
-                    }
+
                 }
             }
         }
@@ -748,7 +765,7 @@ impl Engine {
 
     /// Answers flush and close waiters; true when the engine should stop.
     fn finish_waiters(&mut self) -> bool {
-        let idle = self.parts.values().all(|p| p.open.is_none() && p.queue.is_empty());
+        let idle = self.parts.values().all(|p| p.queue.is_empty()) && lock(&self.acc).open.is_empty();
         if idle {
             for w in self.flush_waiters.drain(..) {
                 let _ = w.send(());

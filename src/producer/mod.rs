@@ -65,7 +65,7 @@ pub use partitioner::{murmur2, partition_for_key, Partitioner};
 
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
-use engine::{Cmd, Engine, Pending};
+use engine::{lock, Accumulator, Cmd, Engine, SharedAccumulator};
 
 /// A record to send.
 #[derive(Debug, Clone)]
@@ -194,7 +194,8 @@ impl ProducerBuilder {
         let memory = Arc::new(Semaphore::new(self.config.buffer_memory));
         let config = Arc::new(self.config);
         let (tx, rx) = mpsc::unbounded_channel();
-        let engine = Engine::new(config.clone(), cluster.clone(), idempotent, memory.clone());
+        let acc: SharedAccumulator = Arc::new(Mutex::new(Accumulator::default()));
+        let engine = Engine::new(config.clone(), cluster.clone(), idempotent, memory.clone(), acc.clone());
         let task = tokio::spawn(engine.run(rx));
         Ok(Producer {
             inner: Arc::new(Inner {
@@ -202,6 +203,7 @@ impl ProducerBuilder {
                 cluster,
                 memory,
                 tx,
+                acc,
                 sticky: Mutex::default(),
                 partitioner: self.partitioner,
                 closed: std::sync::atomic::AtomicBool::new(false),
@@ -216,6 +218,7 @@ struct Inner {
     cluster: Cluster,
     memory: Arc<Semaphore>,
     tx: mpsc::UnboundedSender<Cmd>,
+    acc: SharedAccumulator,
     sticky: Mutex<partitioner::Sticky>,
     partitioner: Option<Arc<dyn Partitioner>>,
     closed: std::sync::atomic::AtomicBool,
@@ -270,20 +273,35 @@ impl Producer {
         // The engine gives the memory back when the batch completes.
         permit.forget();
         let (tx, rx) = oneshot::channel();
-        let pending = Pending {
-            topic: record.topic,
-            partition,
-            key: record.key,
-            value: record.value,
-            headers: record.headers,
-            timestamp: record.timestamp.unwrap_or_else(now_ms),
-            delivery: tx,
-            reserved: size,
-        };
-        if inner.tx.send(Cmd::Send(pending)).is_err() {
-            inner.memory.add_permits(size);
-            return Err(Error::Closed);
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let tp = (record.topic, partition);
+        let batch_size = cfg.batch_size;
+        // Append in this task, under the accumulator's lock; the engine
+        // hears only of new and full batches. Those notices are sent while
+        // the lock is held, so they reach the engine in batch order even
+        // when several tasks send to one partition.
+        let mut acc = lock(&inner.acc);
+        let notify = |c: Cmd| inner.tx.send(c).map_err(|_| Error::Closed);
+        if acc.open.get(&tp).is_some_and(|o| o.count > 0 && o.size() + size > batch_size) {
+            let full = acc.open.remove(&tp).expect("checked");
+            notify(Cmd::Full(tp.clone(), full))?;
         }
+        let open = match acc.open.entry(tp.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let o = e.insert(batch::OpenBatch::new(batch_size.max(size + 128)));
+                notify(Cmd::Opened(tp.clone(), o.created))?;
+                o
+            }
+        };
+        if let Err((e, delivery)) = open.append(timestamp, record.key.as_deref(), record.value.as_deref(), &record.headers, tx, size) {
+            inner.memory.add_permits(size);
+            let _ = delivery.send(Err(e));
+        } else if open.size() >= batch_size {
+            let full = acc.open.remove(&tp).expect("present");
+            notify(Cmd::Full(tp, full))?;
+        }
+        drop(acc);
         Ok(DeliveryFuture { rx })
     }
 
