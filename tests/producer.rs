@@ -85,6 +85,30 @@ async fn pipelined_batches_reach_the_broker_in_sequence_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_senders_keep_each_ones_order() {
+    let c = mock(1).await;
+    c.create_topic("cs", 1).unwrap();
+    let p = producer(&c.bootstrap(), &[("batch.size", "700"), ("linger.ms", "0")]).await;
+    let tasks: Vec<_> = (0..4)
+        .map(|t| {
+            let p = p.clone();
+            tokio::spawn(async move { send_many(&p, "cs", 0, &format!("t{t}"), 1500).await })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.unwrap().iter().all(|r| r.is_ok()));
+    }
+    let log = log_values(&c, "cs", 0);
+    assert_eq!(log.len(), 6000);
+    for t in 0..4 {
+        let mine: Vec<String> = log.iter().filter(|v| v.starts_with(&format!("t{t}-"))).cloned().collect();
+        assert_eq!(mine, expected(&format!("t{t}"), 1500), "task {t}'s records once each, in its order");
+    }
+    assert!(c.produce_errors().is_empty(), "{:?}", c.produce_errors());
+    p.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyed_records_go_where_the_java_client_puts_them() {
     // The table was made by librdkafka's murmur2_random partitioner, which
     // is the Java client's algorithm.
