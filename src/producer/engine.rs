@@ -46,6 +46,8 @@ pub(crate) type Tp = (std::sync::Arc<str>, i32);
 #[derive(Default)]
 pub(crate) struct Accumulator {
     pub open: HashMap<Tp, OpenBatch>,
+    /// The uniform sticky partitioner's state (under the same lock).
+    pub sticky: super::partitioner::Sticky,
 }
 
 pub(crate) type SharedAccumulator = std::sync::Arc<std::sync::Mutex<Accumulator>>;
@@ -201,7 +203,7 @@ impl Engine {
             }
             let now = Instant::now();
             self.expire(now);
-            self.seal_due(now);
+            self.seal_due(now, &mut cmds);
             self.manage_producer_id(now);
             self.refresh_metadata();
             self.send_ready(now);
@@ -281,7 +283,7 @@ impl Engine {
 
     /// Takes open batches out of the accumulator when their linger has
     /// passed (or all of them, when flushing or closing).
-    fn seal_due(&mut self, now: Instant) {
+    fn seal_due(&mut self, now: Instant, cmds: &mut mpsc::UnboundedReceiver<Cmd>) {
         let all = !self.flush_waiters.is_empty() || self.close_waiter.is_some();
         let linger = self.cfg.linger;
         let mut taken = Vec::new();
@@ -301,6 +303,12 @@ impl Engine {
                     }
                 }
             }
+        }
+        // Batches that filled up before these were taken were announced
+        // (under the same lock) before we took the lock: queue those first,
+        // or a partition's batches could be queued out of order.
+        while let Ok(c) = cmds.try_recv() {
+            self.on_cmd(c);
         }
         for (tp, o) in taken {
             self.take_batch(tp, o);

@@ -204,7 +204,6 @@ impl ProducerBuilder {
                 memory,
                 tx,
                 acc,
-                sticky: Mutex::default(),
                 partitioner: self.partitioner,
                 closed: std::sync::atomic::AtomicBool::new(false),
                 task: Mutex::new(Some(task)),
@@ -219,7 +218,6 @@ struct Inner {
     memory: Arc<Semaphore>,
     tx: mpsc::UnboundedSender<Cmd>,
     acc: SharedAccumulator,
-    sticky: Mutex<partitioner::Sticky>,
     partitioner: Option<Arc<dyn Partitioner>>,
     closed: std::sync::atomic::AtomicBool,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -261,26 +259,31 @@ impl Producer {
             return Err(Error::RecordTooLarge { size, limit: cfg.max_request_size.min(cfg.buffer_memory) });
         }
         let permits = u32::try_from(size).map_err(|_| Error::RecordTooLarge { size, limit: u32::MAX as usize })?;
+        // Room in buffer.memory, waiting up to max.block.ms. (The wait also
+        // spends tokio's cooperative budget, so a tight send loop yields to
+        // the tasks that deliver its records.)
         let permit = match tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), inner.memory.acquire_many(permits)).await {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => return Err(Error::Closed),
             Err(_) => return Err(Error::BufferFull),
         };
-        let partition = match self.choose_partition(&record, size, deadline).await {
-            Ok(p) => p,
-            Err(e) => return Err(e),
-        };
+        let (topic_meta, explicit) = self.choose_partition(&record, deadline).await?;
         // The engine gives the memory back when the batch completes.
         permit.forget();
         let (tx, rx) = oneshot::channel();
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let tp = (record.topic, partition);
         let batch_size = cfg.batch_size;
         // Append in this task, under the accumulator's lock; the engine
         // hears only of new and full batches. Those notices are sent while
         // the lock is held, so they reach the engine in batch order even
         // when several tasks send to one partition.
         let mut acc = lock(&inner.acc);
+        // Keyless records: the sticky partitioner, under the same lock.
+        let partition = match explicit {
+            Some(p) => p,
+            None => acc.sticky.partition(&record.topic, size, &topic_meta, batch_size),
+        };
+        let tp = (record.topic, partition);
         let notify = |c: Cmd| inner.tx.send(c).map_err(|_| Error::Closed);
         if acc.open.get(&tp).is_some_and(|o| o.count > 0 && o.size() + size > batch_size) {
             let full = acc.open.remove(&tp).expect("checked");
@@ -310,26 +313,25 @@ impl Producer {
         self.send(record).await?.await
     }
 
-    async fn choose_partition(&self, record: &ProducerRecord, size: usize, deadline: Instant) -> Result<i32> {
+    /// The topic's metadata and, unless the sticky partitioner decides (keyless
+    /// records), the partition.
+    async fn choose_partition(&self, record: &ProducerRecord, deadline: Instant) -> Result<(Arc<crate::cluster::TopicMeta>, Option<i32>)> {
         let topic = self.inner.cluster.wait_for_topic(&record.topic, deadline).await?;
         let n = topic.partitions.len() as i32;
         if n == 0 {
             return Err(Error::Kafka(ferrokafka_protocol::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
         }
-        if let Some(p) = record.partition {
+        let p = if let Some(p) = record.partition {
             if p < 0 || p >= n {
                 return Err(Error::Config(format!("partition {p} out of range: {} has {n}", record.topic)));
             }
-            return Ok(p);
-        }
-        if let Some(custom) = &self.inner.partitioner {
-            return Ok(custom.partition(&record.topic, record.key.as_deref(), n).rem_euclid(n));
-        }
-        if let Some(key) = &record.key {
-            return Ok(partition_for_key(key, n));
-        }
-        let mut sticky = self.inner.sticky.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(sticky.partition(&record.topic, size, &topic, self.inner.config.batch_size))
+            Some(p)
+        } else if let Some(custom) = &self.inner.partitioner {
+            Some(custom.partition(&record.topic, record.key.as_deref(), n).rem_euclid(n))
+        } else {
+            record.key.as_ref().map(|key| partition_for_key(key, n))
+        };
+        Ok((topic, p))
     }
 
     /// Sends everything queued now and waits until each record is
