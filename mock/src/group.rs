@@ -97,9 +97,26 @@ impl Group {
         }
     }
 
+    /// `client.id-<uuid>`, the form Kafka gives member ids.
     fn new_member_id(&mut self, client_id: &str) -> String {
         self.next_member += 1;
-        format!("{client_id}-{:08x}-{}", std::process::id(), self.next_member)
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let mut x = nanos ^ self.next_member.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(std::process::id());
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (a, b) = (next(), next());
+        format!(
+            "{client_id}-{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xfff,
+            0x8000 | (b >> 48) & 0x3fff,
+            b & 0xffff_ffff_ffff
+        )
     }
 
     fn prepare_rebalance(&mut self, now: Instant, initial_delay: Duration) {
