@@ -490,7 +490,6 @@ impl Engine {
                 // One batch per partition per request.
                 break;
             }
-            let _ = inflight;
         }
         if refresh {
             self.refresh_wanted = true;
