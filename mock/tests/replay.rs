@@ -195,15 +195,17 @@ async fn admin_requests_get_kafkas_answers() {
 }
 
 /// Replays a scenario's client requests in capture order, one connection
-/// per captured connection, skipping the broker's own inter-broker traffic;
-/// hands each (seq, api, version, got, want) to `check`.
+/// per captured connection, skipping the broker's own inter-broker traffic.
+/// Ids the real broker made up are mapped to the mock's (see [`IdMap`]);
+/// each answer pair goes to `check` with the request's client id.
 async fn replay_scenario(
     c: &MockCluster,
     scenario: &str,
-    mut check: impl FnMut(u32, ApiKey, ResponseBody, ResponseBody),
+    mut check: impl FnMut(u32, ApiKey, &str, &IdMap, ResponseBody, ResponseBody),
 ) -> usize {
     let index = std::fs::read_to_string(captures_dir().join(scenario).join("index.jsonl")).unwrap();
     let mut conns: std::collections::HashMap<u64, Client> = std::collections::HashMap::new();
+    let mut ids = IdMap::default();
     let mut n = 0;
     for line in index.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -213,16 +215,28 @@ async fn replay_scenario(
         }
         let seq = v["seq"].as_u64().unwrap() as u32;
         let conn_no = v["conn"].as_u64().unwrap();
-        let (api, ver, req) = capture(scenario, seq, true);
+        let (api, ver, raw) = capture(scenario, seq, true);
         let (_, _, want) = capture(scenario, seq, false);
+        // Requests we can decode are rewritten with the mock's ids; an
+        // ApiVersions probe at an unknown version goes as it was.
+        let frame = match Request::decode_prefix(&mut ferrokafka_protocol::wire::Reader::new(raw.clone())) {
+            Ok(mut req) => {
+                ids.request(&mut req.body);
+                let mut frame = BytesMut::new();
+                req.encode(&mut frame).unwrap();
+                frame.freeze()
+            }
+            Err(_) => raw,
+        };
         if let std::collections::hash_map::Entry::Vacant(e) = conns.entry(conn_no) {
             e.insert(Client::connect(&c.bootstrap()).await);
         }
-        let got = conns.get_mut(&conn_no).unwrap().send_raw(&req).await.expect("answered");
+        let got = conns.get_mut(&conn_no).unwrap().send_raw(&frame).await.expect("answered");
         let body_version = if api == ApiKey::ApiVersions && ver > 3 { 0 } else { ver };
         let (_, got) = decode_response(api, body_version, got).unwrap();
         let (_, want) = decode_response(api, body_version, want).unwrap();
-        check(seq, api, got, want);
+        ids.learn(&got, &want);
+        check(seq, api, client, &ids, got, want);
         n += 1;
     }
     n
@@ -240,7 +254,7 @@ async fn the_captured_fencing_scenario_gets_kafkas_answers() {
     // The captured topic held earlier records: offsets are compared
     // relative to each partition's first write in the replay.
     let mut first: std::collections::HashMap<i32, (i64, i64)> = std::collections::HashMap::new();
-    let n = replay_scenario(&c, "fencing", |seq, api, got, want| {
+    let n = replay_scenario(&c, "fencing", |seq, api, _client, _ids, got, want| {
         match (got, want) {
             (ResponseBody::InitProducerId(g), ResponseBody::InitProducerId(w)) => {
                 assert_eq!((g.error_code, g.producer_id, g.producer_epoch), (w.error_code, w.producer_id, w.producer_epoch), "InitProducerId {seq}");
@@ -398,32 +412,9 @@ async fn the_captured_transactions_scenario_gets_kafkas_answers() {
         let mut conn = Client::connect(&c.bootstrap()).await;
         conn.send(produce_req("txn-input", 0, batch(-1, -1, -1, &["1", "2", "3", "4"], false), None)).await.unwrap();
     }
-    let index = std::fs::read_to_string(captures_dir().join("transactions").join("index.jsonl")).unwrap();
-    let mut conns: std::collections::HashMap<u64, Client> = std::collections::HashMap::new();
-    let mut ids = IdMap::default();
     let mut checked = std::collections::BTreeMap::<&'static str, usize>::new();
     let mut aborted_seen = 0;
-    for line in index.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let client = v["client"].as_str().unwrap();
-        if v["dir"] != "req" || client.starts_with("broker-") || client.starts_with("AddPartitionsManager") {
-            continue;
-        }
-        let seq = v["seq"].as_u64().unwrap() as u32;
-        let (api, ver, raw) = capture("transactions", seq, true);
-        let (_, _, want) = capture("transactions", seq, false);
-        let mut req = Request::decode_prefix(&mut ferrokafka_protocol::wire::Reader::new(raw)).unwrap();
-        ids.request(&mut req.body);
-        let mut frame = BytesMut::new();
-        req.encode(&mut frame).unwrap();
-        let conn_no = v["conn"].as_u64().unwrap();
-        if let std::collections::hash_map::Entry::Vacant(e) = conns.entry(conn_no) {
-            e.insert(Client::connect(&c.bootstrap()).await);
-        }
-        let got = conns.get_mut(&conn_no).unwrap().send_raw(&frame).await.expect("answered");
-        let (_, got) = decode_response(api, ver, got).unwrap();
-        let (_, want) = decode_response(api, ver, want).unwrap();
-        ids.learn(&got, &want);
+    replay_scenario(&c, "transactions", |seq, api, client, ids, got, want| {
         *checked.entry(api.name()).or_default() += 1;
         match (&got, &want) {
             (ResponseBody::JoinGroup(g), ResponseBody::JoinGroup(w)) => {
@@ -491,8 +482,8 @@ async fn the_captured_transactions_scenario_gets_kafkas_answers() {
             }
             _ => {}
         }
-    }
-    eprintln!("compared: {checked:?}");
+    })
+    .await;
     assert_eq!(aborted_seen, 4, "the aborted range on each of the 4 partitions: {checked:?}");
     assert!(checked["EndTxn"] == 3 && checked["TxnOffsetCommit"] == 1 && checked["JoinGroup"] == 2, "{checked:?}");
 }
