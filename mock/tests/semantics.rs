@@ -172,18 +172,7 @@ async fn a_long_poll_fetch_returns_when_data_arrives() {
     let mut consumer = Client::connect(&addr).await;
     let waiter = tokio::spawn(async move {
         let start = Instant::now();
-        let req = RequestBody::Fetch(FetchRequest {
-            max_wait_ms: 5000,
-            min_bytes: 1,
-            max_bytes: 1 << 20,
-            topics: vec![fetch_request::FetchTopic {
-                topic: "t".into(),
-                partitions: vec![fetch_request::FetchPartition { partition: 0, partition_max_bytes: 1 << 20, ..Default::default() }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        });
-        let Some(ResponseBody::Fetch(f)) = consumer.send_v(req, 12).await else { panic!() };
+        let Some(ResponseBody::Fetch(f)) = consumer.send_v(fetch_req("t", 0, 0, 0, 5000), 12).await else { panic!() };
         (start.elapsed(), f.responses[0].partitions[0].records.clone().unwrap_or_default().len())
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -267,18 +256,7 @@ async fn commit_and_abort_write_markers_and_the_abort_index() {
     assert_eq!(markers, vec![(2, ControlRecordType::Abort), (4, ControlRecordType::Commit)]);
 
     // read_committed: the aborted range is listed, the rest is stable.
-    let req = RequestBody::Fetch(FetchRequest {
-        max_wait_ms: 0,
-        isolation_level: 1,
-        max_bytes: 1 << 20,
-        topics: vec![fetch_request::FetchTopic {
-            topic: "t".into(),
-            partitions: vec![fetch_request::FetchPartition { partition: 0, partition_max_bytes: 1 << 20, ..Default::default() }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    });
-    let Some(ResponseBody::Fetch(f)) = conn.send_v(req, 12).await else { panic!() };
+    let Some(ResponseBody::Fetch(f)) = conn.send_v(fetch_req("t", 0, 0, 1, 0), 12).await else { panic!() };
     let p = &f.responses[0].partitions[0];
     assert_eq!((p.high_watermark, p.last_stable_offset), (5, 5));
     let aborted: Vec<(i64, i64)> = p.aborted_transactions.clone().unwrap().iter().map(|a| (a.producer_id, a.first_offset)).collect();

@@ -113,6 +113,22 @@ pub fn produce_req(topic: &str, p: i32, records: Bytes, tid: Option<&str>) -> Re
     })
 }
 
+/// A Fetch of one partition from `offset`.
+pub fn fetch_req(topic: &str, partition: i32, offset: i64, isolation_level: i8, max_wait_ms: i32) -> RequestBody {
+    RequestBody::Fetch(FetchRequest {
+        max_wait_ms,
+        min_bytes: 1,
+        max_bytes: 1 << 20,
+        isolation_level,
+        topics: vec![fetch_request::FetchTopic {
+            topic: topic.into(),
+            partitions: vec![fetch_request::FetchPartition { partition, fetch_offset: offset, partition_max_bytes: 1 << 20, ..Default::default() }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
 /// (error code, base offset) of a single-partition produce.
 pub fn produce_result(resp: ResponseBody) -> (i16, i64) {
     let ResponseBody::Produce(r) = resp else { panic!("not a produce response") };
