@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use ferrokafka::cluster::{Cluster, ClusterConfig};
 use ferrokafka::producer::{partition_for_key, Producer, ProducerRecord};
 use ferrokafka::{Error, ErrorCode};
 use ferrokafka_mock::{MockCluster, MockConfig};
@@ -364,9 +365,13 @@ async fn against_the_configured_broker() {
         eprintln!("NOTICE: FERROKAFKA_TEST_BOOTSTRAP is not set; the producer is tested against the mock only");
         return;
     };
+    // Real clusters usually have topic auto-creation off: create explicitly.
+    let admin = Cluster::connect(ClusterConfig { bootstrap: bootstrap.split(',').map(str::to_string).collect(), ..Default::default() }).await.unwrap();
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("ferrokafka-producer-{codec}-{}", std::process::id());
-        let p = producer(&bootstrap, &[("linger.ms", "5"), ("allow.auto.create.topics", "true"), ("compression.type", codec)]).await;
+        let partitions = admin.create_topic(&topic, 3, 1, Duration::from_secs(30)).await.unwrap().partitions.len();
+        assert_eq!(partitions, 3);
+        let p = producer(&bootstrap, &[("linger.ms", "5"), ("compression.type", codec)]).await;
         let mut futs = Vec::new();
         for i in 0..3000 {
             futs.push(p.send(ProducerRecord::new(topic.clone()).key(format!("k{}", i % 10)).value(format!("v{i}"))).await.unwrap());

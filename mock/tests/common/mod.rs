@@ -17,19 +17,23 @@ use tokio::net::TcpStream;
 pub struct Client {
     stream: TcpStream,
     correlation: i32,
+    /// The highest version of each API both sides speak.
     pub versions: HashMap<ApiKey, i16>,
+    /// The broker's lowest version of each API.
+    pub min_versions: HashMap<ApiKey, i16>,
 }
 
 impl Client {
     pub async fn connect(addr: &str) -> Client {
         let stream = TcpStream::connect(addr).await.expect("connect");
-        let mut c = Client { stream, correlation: 0, versions: HashMap::new() };
-        let ResponseBody::ApiVersions(v) = c.send_v(RequestBody::ApiVersions(Default::default()), 3).await.expect("api versions") else {
+        let mut c = Client { stream, correlation: 0, versions: HashMap::new(), min_versions: HashMap::new() };
+        let ResponseBody::ApiVersions(v) = c.send_v(RequestBody::ApiVersions(api_versions_request()), 3).await.expect("api versions") else {
             panic!()
         };
         for k in v.api_keys {
             if let Some(api) = ApiKey::from_i16(k.api_key) {
                 c.versions.insert(api, k.max_version.min(api.versions().1));
+                c.min_versions.insert(api, k.min_version);
             }
         }
         c
@@ -40,6 +44,13 @@ impl Client {
     pub async fn send(&mut self, body: RequestBody) -> Option<ResponseBody> {
         let v = self.versions[&body.api_key()];
         self.send_v(body, v).await
+    }
+
+    /// Sends at `version`, or at the broker's lowest version if that is
+    /// higher (Kafka 4 no longer speaks the oldest versions of some APIs).
+    pub async fn send_at_least(&mut self, body: RequestBody, version: i16) -> Option<(i16, ResponseBody)> {
+        let v = version.max(self.min_versions[&body.api_key()]);
+        self.send_v(body, v).await.map(|r| (v, r))
     }
 
     pub async fn send_v(&mut self, body: RequestBody, version: i16) -> Option<ResponseBody> {
@@ -76,6 +87,12 @@ impl Client {
         self.stream.read_exact(&mut frame).await.ok()?;
         Some(Bytes::from(frame))
     }
+}
+
+/// An ApiVersions request naming this client: from v3 on, Kafka refuses a
+/// request without a valid software name and version (INVALID_REQUEST).
+pub fn api_versions_request() -> ApiVersionsRequest {
+    ApiVersionsRequest { client_software_name: "ferrokafka-mock-test".into(), client_software_version: "0.1.0".into(), ..Default::default() }
 }
 
 /// The address of broker `id`.
