@@ -198,20 +198,12 @@ pub fn init_producer_id(cluster: &mut Cluster, ctx: &Ctx, req: InitProducerIdReq
     let mut resp = InitProducerIdResponse { producer_id: -1, producer_epoch: -1, ..Default::default() };
     let (req_pid, req_epoch) = if v >= 3 { (req.producer_id, req.producer_epoch) } else { (-1, -1) };
     let Some(tid) = req.transactional_id.filter(|t| !t.is_empty()) else {
-        // Idempotent producer: a new id, or (KIP-360) the same id with the
-        // next epoch, so the producer can reset its sequences.
-        if req_pid >= 0 {
-            if req_epoch == i16::MAX - 1 {
-                resp.producer_id = next_pid(cluster);
-                resp.producer_epoch = 0;
-            } else {
-                resp.producer_id = req_pid;
-                resp.producer_epoch = req_epoch + 1;
-            }
-        } else {
-            resp.producer_id = next_pid(cluster);
-            resp.producer_epoch = 0;
-        }
+        // Idempotent producer: always a new id at epoch 0, whatever id and
+        // epoch it names (as Kafka 4.4 answers; the KIP-360 bump of the same
+        // id is for transactional producers; an idempotent one bumps its
+        // epoch by itself).
+        resp.producer_id = next_pid(cluster);
+        resp.producer_epoch = 0;
         return resp;
     };
     let err = |resp: &mut InitProducerIdResponse, e: ErrorCode| resp.error_code = e.0;

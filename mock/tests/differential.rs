@@ -249,6 +249,7 @@ macro_rules! differential {
 }
 
 differential!(
+    api_versions_v3_wants_a_valid_client_software_name,
     idempotence_answers_duplicates_gaps_and_stale_epochs,
     a_long_poll_fetch_returns_when_data_arrives,
     list_offsets_by_position_timestamp_and_isolation,
@@ -642,4 +643,19 @@ async fn incremental_fetch_sessions_report_only_what_changed(t: &Target) {
     assert_eq!((f.session_id, f.responses[0].partitions.len()), (0, 1));
     let Some(ResponseBody::Fetch(f)) = conn.send_v(fetch(sid, 3, vec![]), 12).await else { panic!() };
     assert_eq!(f.error_code, ErrorCode::FETCH_SESSION_ID_NOT_FOUND.0);
+}
+
+async fn api_versions_v3_wants_a_valid_client_software_name(t: &Target) {
+    let mut conn = t.any().await;
+    for (name, version) in [("", "1.0"), ("ferrokafka", ""), ("-bad", "1.0"), ("bad name", "1.0")] {
+        let req = ApiVersionsRequest { client_software_name: name.into(), client_software_version: version.into(), ..Default::default() };
+        let Some(ResponseBody::ApiVersions(r)) = conn.send_v(RequestBody::ApiVersions(req), 3).await else { panic!("answered") };
+        assert_eq!(r.error_code, ErrorCode::INVALID_REQUEST.0, "{name:?} {version:?}: {r:?}");
+    }
+    // Valid names and versions: letters, digits, '-' and '.', starting and
+    // ending with a letter or digit.
+    let req = ApiVersionsRequest { client_software_name: "apache-kafka.java".into(), client_software_version: "4.4.0-SNAPSHOT".into(), ..Default::default() };
+    let Some(ResponseBody::ApiVersions(r)) = conn.send_v(RequestBody::ApiVersions(req), 3).await else { panic!("answered") };
+    assert_eq!(r.error_code, 0);
+    assert!(!r.api_keys.is_empty());
 }

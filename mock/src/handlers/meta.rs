@@ -1,7 +1,7 @@
 //! ApiVersions, Metadata, FindCoordinator, SaslHandshake.
 
 use ferrokafka_protocol::messages::{
-    api_versions_response, find_coordinator_response, metadata_response, ApiVersionsResponse, FindCoordinatorRequest,
+    api_versions_response, find_coordinator_response, metadata_response, ApiVersionsRequest, ApiVersionsResponse, FindCoordinatorRequest,
     FindCoordinatorResponse, MetadataRequest, MetadataResponse, SaslHandshakeResponse,
 };
 use ferrokafka_protocol::{ApiKey, ErrorCode};
@@ -9,8 +9,15 @@ use ferrokafka_protocol::{ApiKey, ErrorCode};
 use super::Ctx;
 use crate::cluster::Cluster;
 
-pub fn api_versions(cluster: &Cluster, ctx: &Ctx) -> ApiVersionsResponse {
+pub fn api_versions(cluster: &Cluster, ctx: &Ctx, req: &ApiVersionsRequest) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
+    // From v3 on Kafka checks the client's software name and version
+    // (KIP-511) and answers INVALID_REQUEST, with no API list, to a client
+    // that sends empty or malformed ones.
+    if ctx.version() >= 3 && !(valid_software_token(&req.client_software_name) && valid_software_token(&req.client_software_version)) {
+        resp.error_code = ErrorCode::INVALID_REQUEST.0;
+        return resp;
+    }
     for &api in ApiKey::ALL {
         if let Some((min, max)) = cluster.api_range(api) {
             if min <= max {
@@ -23,8 +30,17 @@ pub fn api_versions(cluster: &Cluster, ctx: &Ctx) -> ApiVersionsResponse {
             }
         }
     }
-    let _ = ctx;
     resp
+}
+
+/// Kafka's rule for client software names and versions: letters, digits,
+/// '-' and '.', starting and ending with a letter or digit.
+fn valid_software_token(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
 }
 
 pub fn sasl_handshake() -> SaslHandshakeResponse {

@@ -104,7 +104,7 @@ fn implemented(api: ApiKey) -> bool {
 pub fn dispatch(cluster: &mut Cluster, ctx: &Ctx, body: RequestBody) -> Reply {
     use RequestBody as R;
     let resp = match body {
-        R::ApiVersions(_) => ResponseBody::ApiVersions(meta::api_versions(cluster, ctx)),
+        R::ApiVersions(r) => ResponseBody::ApiVersions(meta::api_versions(cluster, ctx, &r)),
         R::Metadata(r) => ResponseBody::Metadata(meta::metadata(cluster, ctx, r)),
         R::FindCoordinator(r) => ResponseBody::FindCoordinator(meta::find_coordinator(cluster, ctx, r)),
         R::SaslHandshake(_) => ResponseBody::SaslHandshake(meta::sasl_handshake()),

@@ -108,7 +108,15 @@ fn append_one(
     // includes this partition (or, with transactions v2, add it now).
     let tv2 = cluster.config.transactions_v2 && ctx.version() >= 12;
     let Cluster { txn, topics, .. } = cluster;
-    let txn_ok = |pid: i64, epoch: i16| txn.check_produce(transactional_id, pid, epoch, topic, partition, tv2);
+    // Kafka answers a failed verification with TRANSACTION_ABORTABLE from
+    // Produce v11 on (KIP-890), INVALID_TXN_STATE to older clients.
+    let abortable = ctx.version() >= 11;
+    let txn_ok = |pid: i64, epoch: i16| {
+        txn.check_produce(transactional_id, pid, epoch, topic, partition, tv2).map_err(|e| match e {
+            ErrorCode::INVALID_TXN_STATE if abortable => ErrorCode::TRANSACTION_ABORTABLE,
+            e => e,
+        })
+    };
     let part = topics.get_mut(topic).and_then(|t| t.partitions.get_mut(partition as usize)).expect("checked above");
     let appended = part.log.append(records, now, rules, txn_ok)?;
     Ok((appended.base_offset, part.log.log_start_offset))
