@@ -44,7 +44,11 @@ const EVENTUALLY: Duration = Duration::from_secs(30);
 impl Target {
     /// A single-broker mock, the shape of the single-node Kafka it is compared with.
     async fn mock() -> Target {
-        let c = MockCluster::start(MockConfig { brokers: 1, auto_create_topics: false, ..Default::default() }).await.unwrap();
+        Target::mock_with(MockConfig::default()).await
+    }
+
+    async fn mock_with(config: MockConfig) -> Target {
+        let c = MockCluster::start(MockConfig { brokers: 1, auto_create_topics: false, ..config }).await.unwrap();
         let b = c.bootstrap();
         Target::Mock(c, b)
     }
@@ -658,4 +662,56 @@ async fn api_versions_v3_wants_a_valid_client_software_name(t: &Target) {
     let Some(ResponseBody::ApiVersions(r)) = conn.send_v(RequestBody::ApiVersions(req), 3).await else { panic!("answered") };
     assert_eq!(r.error_code, 0);
     assert!(!r.api_keys.is_empty());
+}
+
+/// Transactions v2 (KIP-890 part 2), which Kafka 4.x enables by default and
+/// the mock behind `MockConfig::transactions_v2`: Produce v12 adds the
+/// partition to the transaction itself, EndTxn v5 bumps the epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_v2_add_partitions_implicitly_and_bump_the_epoch_mock() {
+    transactions_v2_add_partitions_implicitly_and_bump_the_epoch(&Target::mock_with(MockConfig { transactions_v2: true, ..Default::default() }).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_v2_add_partitions_implicitly_and_bump_the_epoch_kafka() {
+    let Some(t) = Target::kafka() else {
+        eprintln!("NOTICE: FERROKAFKA_TEST_BOOTSTRAP is not set; transactions v2 ran against the mock only");
+        return;
+    };
+    if t.any().await.versions[&ApiKey::EndTxn] < 5 {
+        eprintln!("NOTICE: this Kafka has no transactions v2 (EndTxn v5); skipped");
+        return;
+    }
+    transactions_v2_add_partitions_implicitly_and_bump_the_epoch(&t).await;
+}
+
+async fn transactions_v2_add_partitions_implicitly_and_bump_the_epoch(t: &Target) {
+    let (topic, tid) = (unique("tv2"), unique("tv2-tx"));
+    t.create_topic(&topic, 1).await;
+    let mut txn = t.coordinator(1, &tid).await;
+    let mut data = t.leader(&topic, 0).await;
+    let (pid, epoch) = init_txn(&mut txn, &tid, 60_000).await;
+    let produce_v12 = |records: Bytes| produce_req(&topic, 0, records, Some(&tid));
+    // No AddPartitionsToTxn: Produce v12 adds the partition.
+    let r = data.send_v(produce_v12(batch(pid, epoch, 0, &["a", "b"], true)), 12).await.map(produce_result);
+    assert_eq!(r, Some((0, 0)));
+    assert_eq!(t.offsets(&topic, 0).await, (2, 0, 0), "the open transaction holds back the last stable offset");
+    let end = |epoch: i16, committed: bool| {
+        RequestBody::EndTxn(EndTxnRequest { transactional_id: tid.clone(), producer_id: pid, producer_epoch: epoch, committed, ..Default::default() })
+    };
+    let Some(ResponseBody::EndTxn(r)) = txn.send_v(end(epoch, true), 5).await else { panic!() };
+    assert_eq!((r.error_code, r.producer_id, r.producer_epoch), (0, pid, epoch + 1), "the commit bumps the epoch");
+    t.offsets_become(&topic, 0, (3, 3, 0), "after the commit marker").await;
+    // The next transaction runs at the new epoch, from sequence 0.
+    let r = data.send_v(produce_v12(batch(pid, epoch + 1, 0, &["c"], true)), 12).await.map(produce_result);
+    assert_eq!(r, Some((0, 3)));
+    let Some(ResponseBody::EndTxn(r)) = txn.send_v(end(epoch + 1, false), 5).await else { panic!() };
+    assert_eq!((r.error_code, r.producer_id, r.producer_epoch), (0, pid, epoch + 2), "the abort bumps the epoch");
+    t.offsets_become(&topic, 0, (5, 5, 0), "after the abort marker").await;
+    // The epochs before are fenced.
+    let r = data.send_v(produce_v12(batch(pid, epoch + 1, 1, &["late"], true)), 12).await.map(produce_result);
+    assert_eq!(r.map(|r| r.0), Some(ErrorCode::INVALID_PRODUCER_EPOCH.0));
+    let (batches, aborted) = t.fetch_log(&topic, 0, 1).await;
+    assert_eq!(aborted, vec![(pid, 3)]);
+    assert_eq!(batches.iter().map(|b| b.base_offset).collect::<Vec<_>>(), vec![0, 2, 3, 4]);
 }
