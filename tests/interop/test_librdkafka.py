@@ -1,9 +1,11 @@
 """Cross-validation of the mock cluster by a client nobody here wrote:
 librdkafka, through the Python confluent-kafka package.
 
-Run by scripts/test against the standalone mock (`ferrokafka mock`) and,
-for the parts Tansu gets right, against Tansu. Set FERROKAFKA_INTEROP_TARGET
-to `mock` or `tansu` and FERROKAFKA_INTEROP_BOOTSTRAP to its address.
+Run by scripts/test against the standalone mock (`ferrokafka mock`) and
+against real Apache Kafka, the same tests with the same assertions. Set
+FERROKAFKA_INTEROP_TARGET to `mock` or `kafka` and FERROKAFKA_INTEROP_BOOTSTRAP
+to its address. Topics are created explicitly: real clusters usually have
+auto-creation off.
 """
 
 import os
@@ -15,22 +17,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 BOOTSTRAP = os.environ.get("FERROKAFKA_INTEROP_BOOTSTRAP")
-TARGET = os.environ.get("FERROKAFKA_INTEROP_TARGET", "mock")
 
 pytestmark = pytest.mark.skipif(not BOOTSTRAP, reason="FERROKAFKA_INTEROP_BOOTSTRAP not set")
-
-# What Tansu 0.6 gets wrong (measured), so the tests that depend on it run
-# against the mock only.
-TANSU_GAPS = {
-    "read_committed": "Tansu does not filter aborted records (its aborted-transactions list is empty)",
-    "fencing": "Tansu does not fence a zombie producer the way Kafka does",
-    "transactions": "Tansu's transaction coordinator is incomplete",
-}
-
-
-def needs(feature):
-    return pytest.mark.skipif(TARGET == "tansu" and feature in TANSU_GAPS, reason=TANSU_GAPS.get(feature, ""))
-
 
 def unique(name):
     return f"{name}-{uuid.uuid4().hex[:8]}"
@@ -105,8 +93,6 @@ def test_idempotent_produce_every_codec(codec):
         assert vs == sorted(vs), f"order of key {k}"
 
 
-@needs("transactions")
-@needs("read_committed")
 def test_consume_transform_produce_with_an_aborted_transaction():
     src, dst = unique("ctp-in"), unique("ctp-out")
     create_topic(src, 1)
@@ -169,8 +155,6 @@ def test_consume_transform_produce_with_an_aborted_transaction():
     c.close()
 
 
-@needs("transactions")
-@needs("fencing")
 def test_zombie_producer_is_fenced():
     topic = unique("fence")
     create_topic(topic, 2)
