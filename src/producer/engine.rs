@@ -83,12 +83,14 @@ struct Part {
     queue: VecDeque<Batch>,
     next_seq: i32,
     recovering: bool,
-    /// The epoch whose sequence state this partition's leader has
-    /// acknowledged. Until it has, only one batch goes out at a time: a
-    /// broker with no state for a producer accepts any first sequence
-    /// (Kafka 3.x, KIP-360), so a later batch overtaking a failed first one
-    /// would be written ahead of it.
-    confirmed_epoch: Option<i16>,
+    /// The (producer id, epoch) whose sequence state this partition's
+    /// leader has acknowledged. Until it has, only one batch goes out at a
+    /// time: a broker with no state for a producer accepts any first
+    /// sequence (Kafka 3.x and 4.x, KIP-360), so a later batch overtaking a
+    /// failed first one would be written ahead of it. The producer id
+    /// counts: Kafka answers an idempotent producer's reset with a new id
+    /// at epoch 0, which an epoch alone would take for confirmed.
+    confirmed: Option<(i64, i16)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -448,7 +450,7 @@ impl Engine {
                 continue;
             }
             let inflight = part.queue.iter().filter(|b| b.state == State::InFlight).count();
-            let unconfirmed = self.idempotent && part.confirmed_epoch != Some(self.epoch);
+            let unconfirmed = self.idempotent && part.confirmed != Some((self.pid, self.epoch));
             let limit = if part.recovering || unconfirmed { 1 } else { max_in_flight };
             for b in part.queue.iter_mut() {
                 if b.state == State::InFlight {
@@ -625,8 +627,8 @@ impl Engine {
     fn succeed(&mut self, tp: &Tp, id: u64, base_offset: i64, log_append_time: i64) {
         if let Some(b) = self.take(tp, id) {
             self.release(&b);
-            if let (Some((_, epoch, _)), Some(part)) = (b.stamped, self.parts.get_mut(tp)) {
-                part.confirmed_epoch = Some(epoch);
+            if let (Some((pid, epoch, _)), Some(part)) = (b.stamped, self.parts.get_mut(tp)) {
+                part.confirmed = Some((pid, epoch));
             }
             b.sealed.complete(&tp.0, tp.1, base_offset, log_append_time);
         }
