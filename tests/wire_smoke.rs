@@ -6,82 +6,21 @@
 //! Runs against the broker in `FERROKAFKA_TEST_BOOTSTRAP` (the test command
 //! starts Tansu and sets it) and, always, against the mock cluster.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use ferrokafka_protocol::compression::Compression;
-use ferrokafka_protocol::header::{decode_response, encode_request_frame, frame_length, RequestHeader, DEFAULT_MAX_FRAME};
 use ferrokafka_protocol::messages::{
-    api_versions_request::ApiVersionsRequest, create_topics_request, fetch_request, metadata_request, produce_request,
+    create_topics_request, fetch_request, metadata_request, produce_request,
     CreateTopicsRequest, FetchRequest, MetadataRequest, ProduceRequest,
 };
 use ferrokafka_protocol::records::{Batch, DecodeLimits, RecordBatch, RecordHeader, RecordSet};
 use ferrokafka_protocol::wire::Uuid;
 use ferrokafka_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 
-struct Conn {
-    stream: TcpStream,
-    correlation: i32,
-    versions: Vec<(ApiKey, i16)>,
-}
-
-impl Conn {
-    fn connect(addr: &str) -> Conn {
-        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        stream.set_nodelay(true).unwrap();
-        let mut c = Conn { stream, correlation: 0, versions: Vec::new() };
-        let req = ApiVersionsRequest {
-            client_software_name: "ferrokafka-smoke".into(),
-            client_software_version: "0.1.0".into(),
-            ..Default::default()
-        };
-        let ResponseBody::ApiVersions(resp) = c.call_at(RequestBody::ApiVersions(req), 3) else { unreachable!() };
-        assert_eq!(ErrorCode(resp.error_code), ErrorCode::NONE);
-        for k in &resp.api_keys {
-            if let Some(api) = ApiKey::from_i16(k.api_key) {
-                let (ours_min, ours_max) = api.versions();
-                let v = ours_max.min(k.max_version);
-                if v >= ours_min.max(k.min_version) {
-                    c.versions.push((api, v));
-                }
-            }
-        }
-        c
-    }
-
-    fn version(&self, api: ApiKey) -> i16 {
-        self.versions.iter().find(|(a, _)| *a == api).unwrap_or_else(|| panic!("broker does not speak {api:?}")).1
-    }
-
-    fn call(&mut self, body: RequestBody) -> ResponseBody {
-        let v = self.version(body.api_key());
-        self.call_at(body, v)
-    }
-
-    fn call_at(&mut self, body: RequestBody, version: i16) -> ResponseBody {
-        self.correlation += 1;
-        let header = RequestHeader {
-            api_key: body.api_key() as i16,
-            api_version: version,
-            correlation_id: self.correlation,
-            client_id: Some("ferrokafka-smoke".into()),
-            unknown_tagged_fields: Vec::new(),
-        };
-        let mut buf = BytesMut::new();
-        encode_request_frame(&header, &body, &mut buf).unwrap();
-        self.stream.write_all(&buf).unwrap();
-        let mut prefix = [0u8; 4];
-        self.stream.read_exact(&mut prefix).unwrap();
-        let mut frame = vec![0u8; frame_length(prefix, DEFAULT_MAX_FRAME).unwrap()];
-        self.stream.read_exact(&mut frame).unwrap();
-        let (h, resp) = decode_response(body.api_key(), version, Bytes::from(frame)).unwrap();
-        assert_eq!(h.correlation_id, self.correlation);
-        resp
-    }
-}
+#[path = "support/wire.rs"]
+mod wire;
+use wire::Conn;
 
 fn sample_batch(codec: Compression, n: usize) -> RecordBatch {
     let mut b = RecordBatch::from_records((0..n).map(|i| {
@@ -117,7 +56,7 @@ fn produce_and_fetch_every_codec_against_the_mock_cluster() {
 }
 
 fn smoke(addr: &str) {
-    let mut conn = Conn::connect(addr);
+    let mut conn = Conn::connect(addr).unwrap();
     let topic = format!("ferrokafka-smoke-{}", std::process::id());
 
     let create = CreateTopicsRequest {
@@ -130,7 +69,7 @@ fn smoke(addr: &str) {
         timeout_ms: 10_000,
         ..Default::default()
     };
-    let ResponseBody::CreateTopics(created) = conn.call(RequestBody::CreateTopics(create)) else { unreachable!() };
+    let ResponseBody::CreateTopics(created) = conn.call(RequestBody::CreateTopics(create)).unwrap() else { unreachable!() };
     let code = ErrorCode(created.topics[0].error_code);
     assert!(code == ErrorCode::NONE || code == ErrorCode::TOPIC_ALREADY_EXISTS, "create: {code}");
 
@@ -141,7 +80,7 @@ fn smoke(addr: &str) {
             topics: Some(vec![metadata_request::MetadataRequestTopic { name: Some(topic.clone()), ..Default::default() }]),
             ..Default::default()
         };
-        let ResponseBody::Metadata(md) = conn.call(RequestBody::Metadata(md)) else { unreachable!() };
+        let ResponseBody::Metadata(md) = conn.call(RequestBody::Metadata(md)).unwrap() else { unreachable!() };
         let t = &md.topics[0];
         if t.error_code == 0 && t.partitions.first().is_some_and(|p| p.leader_id >= 0) {
             let leader = t.partitions[0].leader_id;
@@ -151,7 +90,7 @@ fn smoke(addr: &str) {
         assert!(Instant::now() < deadline, "no leader for {topic}: {t:?}");
         std::thread::sleep(Duration::from_millis(200));
     };
-    let mut conn = Conn::connect(&leader);
+    let mut conn = Conn::connect(&leader).unwrap();
 
     for codec in Compression::ALL {
         let batch = sample_batch(codec, 25);
@@ -167,7 +106,7 @@ fn smoke(addr: &str) {
             }],
             ..Default::default()
         };
-        let ResponseBody::Produce(resp) = conn.call(RequestBody::Produce(produce)) else { unreachable!() };
+        let ResponseBody::Produce(resp) = conn.call(RequestBody::Produce(produce)).unwrap() else { unreachable!() };
         let p = &resp.responses[0].partition_responses[0];
         assert_eq!(ErrorCode(p.error_code), ErrorCode::NONE, "{codec:?} produce");
         let base = p.base_offset;
@@ -179,7 +118,7 @@ fn smoke(addr: &str) {
             max_bytes: 10 << 20,
             topics: vec![fetch_request::FetchTopic {
                 topic: topic.clone(),
-                topic_id: if conn.version(ApiKey::Fetch) >= 13 { topic_id } else { Uuid::ZERO },
+                topic_id: if conn.version(ApiKey::Fetch).unwrap() >= 13 { topic_id } else { Uuid::ZERO },
                 partitions: vec![fetch_request::FetchPartition {
                     partition: 0,
                     fetch_offset: base,
@@ -190,7 +129,7 @@ fn smoke(addr: &str) {
             }],
             ..Default::default()
         };
-        let ResponseBody::Fetch(resp) = conn.call(RequestBody::Fetch(fetch)) else { unreachable!() };
+        let ResponseBody::Fetch(resp) = conn.call(RequestBody::Fetch(fetch)).unwrap() else { unreachable!() };
         let part = &resp.responses[0].partitions[0];
         assert_eq!(ErrorCode(part.error_code), ErrorCode::NONE, "{codec:?} fetch");
         let set = RecordSet::parse(part.records.clone().unwrap_or_default(), &DecodeLimits::default()).unwrap();
