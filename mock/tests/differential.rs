@@ -466,16 +466,34 @@ async fn commit_and_abort_write_markers_and_the_abort_index(t: &Target) {
     assert_eq!(bases, vec![0, 2, 3, 4]);
 }
 
+/// A transaction with one record written to a new one-partition topic:
+/// what the fencing and timeout cases start from.
+struct OpenTxn {
+    topic: String,
+    tid: String,
+    /// The transaction coordinator.
+    txn: Client,
+    /// The partition's leader.
+    data: Client,
+    pid: i64,
+    epoch: i16,
+}
+
+async fn open_txn(t: &Target, prefix: &str, timeout_ms: i32, value: &str) -> OpenTxn {
+    let (topic, tid) = (unique(prefix), unique(&format!("{prefix}-tx")));
+    t.create_topic(&topic, 1).await;
+    let mut txn = t.coordinator(1, &tid).await;
+    let mut data = t.leader(&topic, 0).await;
+    let (pid, epoch) = init_txn(&mut txn, &tid, timeout_ms).await;
+    assert_eq!(add_partition(&mut txn, &tid, pid, epoch, &topic, 0, 3).await, 0);
+    assert_eq!(produce(&mut data, &topic, 0, batch(pid, epoch, 0, &[value], true), Some(&tid)).await.0, 0);
+    OpenTxn { topic, tid, txn, data, pid, epoch }
+}
+
 async fn a_second_init_fences_the_first_and_aborts_its_transaction(t: &Target) {
     // As in the captured `fencing` scenario: CONCURRENT_TRANSACTIONS while
     // the old transaction is aborted, then epoch + 2.
-    let (topic, tid) = (unique("fx"), unique("fx-tx"));
-    t.create_topic(&topic, 1).await;
-    let mut a = t.coordinator(1, &tid).await;
-    let mut data = t.leader(&topic, 0).await;
-    let (pid, epoch) = init_txn(&mut a, &tid, 60_000).await;
-    assert_eq!(add_partition(&mut a, &tid, pid, epoch, &topic, 0, 3).await, 0);
-    assert_eq!(produce(&mut data, &topic, 0, batch(pid, epoch, 0, &["zombie"], true), Some(&tid)).await.0, 0);
+    let OpenTxn { topic, tid, txn: mut a, mut data, pid, epoch } = open_txn(t, "fx", 60_000, "zombie").await;
     let mut b = t.coordinator(1, &tid).await;
     let first = init_pid(&mut b, Some(&tid), 60_000, None).await;
     assert_eq!(first.error_code, ErrorCode::CONCURRENT_TRANSACTIONS.0);
@@ -491,13 +509,7 @@ async fn a_second_init_fences_the_first_and_aborts_its_transaction(t: &Target) {
 }
 
 async fn a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced(t: &Target) {
-    let (topic, tid) = (unique("slow"), unique("slow-tx"));
-    t.create_topic(&topic, 1).await;
-    let mut txn = t.coordinator(1, &tid).await;
-    let mut data = t.leader(&topic, 0).await;
-    let (pid, epoch) = init_txn(&mut txn, &tid, 200).await;
-    assert_eq!(add_partition(&mut txn, &tid, pid, epoch, &topic, 0, 3).await, 0);
-    assert_eq!(produce(&mut data, &topic, 0, batch(pid, epoch, 0, &["x"], true), Some(&tid)).await.0, 0);
+    let OpenTxn { topic, tid, mut txn, pid, epoch, .. } = open_txn(t, "slow", 200, "x").await;
     // Kafka looks for expired transactions every
     // transaction.abort.timed.out.transaction.cleanup.interval.ms (the test
     // broker: 1 s); the mock checks continuously.
