@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use ferrokafka::producer::{partition_for_key, DeliveryFuture, Producer, ProducerRecord};
 use ferrokafka::Error;
 use ferrokafka_protocol::messages::{
-    create_topics_request, fetch_request, metadata_request, CreateTopicsRequest, FetchRequest,
+    create_topics_request, metadata_request, CreateTopicsRequest,
     MetadataRequest,
 };
 use ferrokafka_protocol::records::{Batch, DecodeLimits, RecordSet};
@@ -656,7 +656,7 @@ fn audit_log(bootstrap: &[String], topic: &str, n: u64, outcomes: &Outcomes, key
 // it does not depend on what it audits.
 #[path = "support/wire.rs"]
 mod wire;
-use wire::Conn;
+use wire::{fetch_one, Conn};
 
 /// The first bootstrap address that answers (a node may be down).
 fn connect_any(bootstrap: &[String]) -> Result<Conn, String> {
@@ -762,24 +762,8 @@ fn fetch_whole_log(bootstrap: &[String], topic: &str, p: i32, mut f: impl FnMut(
                 conn = Some(Conn::connect(addr)?);
             }
             let c = conn.as_mut().expect("just set");
-            let req = FetchRequest {
-                max_wait_ms: 100,
-                min_bytes: 1,
-                max_bytes: 16 << 20,
-                topics: vec![fetch_request::FetchTopic {
-                    topic: topic.to_string(),
-                    // Fetch v13+ names topics by id only.
-                    topic_id: view.topic_id,
-                    partitions: vec![fetch_request::FetchPartition {
-                        partition: p,
-                        fetch_offset: offset,
-                        partition_max_bytes: 8 << 20,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            };
+            // Fetch v13+ names topics by id only.
+            let req = fetch_one(topic, view.topic_id, p, offset, 100, 16 << 20, 8 << 20);
             let ResponseBody::Fetch(resp) = c.call(RequestBody::Fetch(req))? else { return Err("Fetch: mismatched response".into()) };
             ErrorCode(resp.error_code).check().map_err(|e| format!("Fetch: {e}"))?;
             let part = resp.responses.first().and_then(|t| t.partitions.first()).ok_or("Fetch: no partition in the answer")?;

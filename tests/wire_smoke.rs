@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use ferrokafka_protocol::compression::Compression;
 use ferrokafka_protocol::messages::{
-    create_topics_request, fetch_request, metadata_request, produce_request,
-    CreateTopicsRequest, FetchRequest, MetadataRequest, ProduceRequest,
+    create_topics_request, metadata_request, produce_request,
+    CreateTopicsRequest, MetadataRequest, ProduceRequest,
 };
 use ferrokafka_protocol::records::{Batch, DecodeLimits, RecordBatch, RecordHeader, RecordSet};
 use ferrokafka_protocol::wire::Uuid;
@@ -20,7 +20,7 @@ use ferrokafka_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 
 #[path = "support/wire.rs"]
 mod wire;
-use wire::Conn;
+use wire::{fetch_one, Conn};
 
 fn sample_batch(codec: Compression, n: usize) -> RecordBatch {
     let mut b = RecordBatch::from_records((0..n).map(|i| {
@@ -112,23 +112,8 @@ fn smoke(addr: &str) {
         let base = p.base_offset;
         assert!(base >= 0);
 
-        let fetch = FetchRequest {
-            max_wait_ms: 1000,
-            min_bytes: 1,
-            max_bytes: 10 << 20,
-            topics: vec![fetch_request::FetchTopic {
-                topic: topic.clone(),
-                topic_id: if conn.version(ApiKey::Fetch).unwrap() >= 13 { topic_id } else { Uuid::ZERO },
-                partitions: vec![fetch_request::FetchPartition {
-                    partition: 0,
-                    fetch_offset: base,
-                    partition_max_bytes: 10 << 20,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
+        let topic_id = if conn.version(ApiKey::Fetch).unwrap() >= 13 { topic_id } else { Uuid::ZERO };
+        let fetch = fetch_one(&topic, topic_id, 0, base, 1000, 10 << 20, 10 << 20);
         let ResponseBody::Fetch(resp) = conn.call(RequestBody::Fetch(fetch)).unwrap() else { unreachable!() };
         let part = &resp.responses[0].partitions[0];
         assert_eq!(ErrorCode(part.error_code), ErrorCode::NONE, "{codec:?} fetch");

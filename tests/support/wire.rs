@@ -12,6 +12,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use ferrokafka_protocol::header::{decode_response, encode_request_frame, frame_length, RequestHeader, DEFAULT_MAX_FRAME};
 use ferrokafka_protocol::messages::api_versions_request::ApiVersionsRequest;
+use ferrokafka_protocol::messages::{fetch_request, FetchRequest};
+use ferrokafka_protocol::wire::Uuid;
 use ferrokafka_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 
 /// One connection; every error is a message naming what failed.
@@ -87,5 +89,22 @@ impl Conn {
             return Err(format!("{api:?}: correlation id {} for request {}", h.correlation_id, self.correlation));
         }
         Ok(resp)
+    }
+}
+
+/// A Fetch of one partition (read_uncommitted) from `offset`. Fetch v13+
+/// names the topic by `topic_id` only; older versions by name.
+pub fn fetch_one(topic: &str, topic_id: Uuid, partition: i32, offset: i64, max_wait_ms: i32, max_bytes: i32, partition_max_bytes: i32) -> FetchRequest {
+    FetchRequest {
+        max_wait_ms,
+        min_bytes: 1,
+        max_bytes,
+        topics: vec![fetch_request::FetchTopic {
+            topic: topic.to_string(),
+            topic_id,
+            partitions: vec![fetch_request::FetchPartition { partition, fetch_offset: offset, partition_max_bytes, ..Default::default() }],
+            ..Default::default()
+        }],
+        ..Default::default()
     }
 }
