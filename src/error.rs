@@ -38,9 +38,9 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
-    /// The record expired after being sent, without an answer: it may or
-    /// may not be in the log (`delivery.timeout.ms` with the request in
-    /// flight).
+    /// The record failed after an attempt that got no definite answer: it
+    /// may or may not be in the log (the inner error is the last one seen:
+    /// a delivery timeout, or an out-of-order answer to its resend).
     PossiblyWritten(Box<Error>),
     /// An earlier fatal error made the producer unusable.
     Fatal(Box<Error>),
@@ -91,7 +91,7 @@ impl fmt::Display for Error {
             Error::Closed => write!(f, "the client is closed"),
             Error::BufferFull => write!(f, "buffer.memory stayed full for max.block.ms"),
             Error::RecordTooLarge { size, limit } => write!(f, "record of {size} bytes exceeds the limit of {limit}"),
-            Error::PossiblyWritten(e) => write!(f, "delivery timed out after the record was sent ({e}); it may be in the log"),
+            Error::PossiblyWritten(e) => write!(f, "failed after an attempt without a definite answer ({e}); it may be in the log"),
             Error::Fatal(e) => write!(f, "fatal: {e}"),
         }
     }

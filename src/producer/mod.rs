@@ -16,25 +16,33 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Errors: what is retried, what bumps the epoch, what is fatal
+//! # Errors: what is retried, what resets sequences, what is fatal
 //!
-//! | answer for a batch | ferrokafka | Java client | librdkafka |
+//! "Possibly written" means an attempt got no definite answer (a lost
+//! connection after the request left, a request timeout, REQUEST_TIMED_OUT,
+//! NOT_ENOUGH_REPLICAS_AFTER_APPEND). A "reset" restarts one partition's
+//! sequences at 0 under a locally bumped epoch (same producer id, KIP-360),
+//! once that partition has nothing in flight and its possibly-written
+//! batches have been resolved by resending them unchanged; other
+//! partitions are not held up. The decisions are the table in
+//! `producer/sequencing.rs`, unit-tested row by row.
+//!
+//! | answer for a batch | ferrokafka | Java client (idempotent, not transactional) | librdkafka |
 //! |---|---|---|---|
-//! | retriable codes (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, NOT_ENOUGH_REPLICAS, REQUEST_TIMED_OUT, CORRUPT_MESSAGE, ...), no answer, a broken connection | retried with the **same** sequence until `delivery.timeout.ms`; metadata refreshed for leadership errors; the partition sends only its oldest batch until healthy | same | same |
+//! | retriable codes (NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS, REQUEST_TIMED_OUT, CORRUPT_MESSAGE, ...), no answer, a broken connection | retried with the **same** epoch and sequence until `retries` or `delivery.timeout.ms`; metadata refreshed for leadership errors; the partition sends only its oldest batch until healthy | same | same |
 //! | DUPLICATE_SEQUENCE_NUMBER | success (offset unknown: -1) | same | same |
-//! | OUT_OF_ORDER_SEQUENCE_NUMBER on a batch behind another one being retried | retried after it, same sequence | same | same |
-//! | OUT_OF_ORDER_SEQUENCE_NUMBER on the oldest batch, UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH | **epoch bump** (KIP-360: InitProducerId with the current id and epoch, or a new id from brokers before v3), every unacknowledged batch renumbered from 0, then retried | bumps the epoch; the oldest batch fails with OutOfOrderSequenceException | bumps the epoch (KIP-360) and retries; fails on some |
-//! | MESSAGE_TOO_LARGE for a batch of several records | the batch is split in two, in place, and the halves sent (renumbered under a bumped epoch); a single record too large fails | splits the batch by `batch.size` and resends | fails the batch |
-//! | a non-retriable code for a batch (INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED, a one-record MESSAGE_TOO_LARGE, ...) | that batch fails; later batches are renumbered under a bumped epoch | that batch fails; later sequences are adjusted in place | that batch fails; epoch bump |
-//! | a batch past `delivery.timeout.ms` that was sent without a definite answer | fails with [`Error::PossiblyWritten`]; epoch bump before further sends | fails with TimeoutException; epoch bump | fails with `_MSG_TIMED_OUT` ("possibly persisted") |
-//! | InitProducerId refused with a non-retriable error (e.g. CLUSTER_AUTHORIZATION_FAILED, UNSUPPORTED_VERSION) | **fatal**: every record fails with [`Error::Fatal`]; recreate the producer | fatal | fatal |
+//! | OUT_OF_ORDER_SEQUENCE_NUMBER on a batch behind an older unacknowledged one | retried after it, unchanged | same | same |
+//! | OUT_OF_ORDER_SEQUENCE_NUMBER / UNKNOWN_PRODUCER_ID / INVALID_PRODUCER_EPOCH on the oldest batch, never possibly written | the partition resets and the batch is resent (not written: no loss, no duplicate) | bumps the epoch for the partition and resends | bumps the epoch and resends |
+//! | the same on the oldest batch, **possibly written** | fails with [`Error::PossiblyWritten`]; the partition resets | bumps the epoch and resends it — which writes it twice if it was in the log outside the leader's five cached batches (after a leader change or a restart from a snapshot) | fails it as possibly persisted; epoch bump |
+//! | MESSAGE_TOO_LARGE for a batch of several records | split in two, in place; the halves keep the parent's sequence range and delivery deadline (no reset); a single record too large fails | splits by `batch.size`, keeping the sequence range | fails the batch |
+//! | a non-retriable code (INVALID_RECORD, TOPIC_AUTHORIZATION_FAILED, a one-record MESSAGE_TOO_LARGE, ...) or retries exhausted, with nothing behind it in flight | that batch fails; the later sequences move down in place (no reset) | that batch fails; epoch bump for the partition (in-place adjustment is what its transactional producer does) | that batch fails; epoch bump |
+//! | the same with later batches of the partition in flight, or possibly written | that batch fails (as possibly written when it may be); the partition resets | epoch bump for the partition | epoch bump |
+//! | `delivery.timeout.ms` passes for a batch not in flight | fails (with [`Error::PossiblyWritten`] if an attempt got no answer); its sequences shift or the partition resets as above | fails with TimeoutException; a sent one leaves an "unresolved sequence", resolved by a later ack or an epoch bump | fails with `_MSG_TIMED_OUT` ("possibly persisted") |
+//! | InitProducerId refused with a non-retriable error (e.g. CLUSTER_AUTHORIZATION_FAILED) | **fatal**: every record fails with [`Error::Fatal`]; recreate the producer | fatal | fatal |
 //!
-//! Where we differ: on an out-of-order oldest batch the Java client fails
-//! that batch; ferrokafka renumbers and resends it, because the broker's
-//! answer proves it was not written (no loss, no duplicate). The epoch
-//! bump waits until nothing is in flight and every batch with an unknown
-//! outcome has been resolved with its old sequence, so renumbering can
-//! never duplicate a batch that was in fact written.
+//! Where we differ from the Java client: a possibly-written batch is never
+//! renumbered (it fails instead of risking a duplicate), and a lone failed
+//! batch keeps the epoch, which a transaction can survive.
 //!
 //! # Ordering
 //!
@@ -45,10 +53,16 @@
 //! `max.in.flight.requests.per.connection > 1` there is no broker-side
 //! guarantee against duplicates after a lost response.
 
+mod accumulator;
 mod batch;
 mod config;
 mod engine;
 mod partitioner;
+mod producer_id;
+mod queue;
+mod sequencing;
+mod sink;
+mod types;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -65,7 +79,9 @@ pub use partitioner::{murmur2, partition_for_key, Partitioner};
 
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
-use engine::{lock, Accumulator, Cmd, Engine, SharedAccumulator};
+use accumulator::{lock, Accumulator, SharedAccumulator};
+use engine::Engine;
+use types::Cmd;
 
 /// A record to send.
 #[derive(Debug, Clone)]
@@ -195,7 +211,7 @@ impl ProducerBuilder {
         let config = Arc::new(self.config);
         let (tx, rx) = mpsc::unbounded_channel();
         let acc: SharedAccumulator = Arc::new(Mutex::new(Accumulator::default()));
-        let engine = Engine::new(config.clone(), cluster.clone(), idempotent, memory.clone(), acc.clone());
+        let engine = Engine::new(config.clone(), cluster.clone(), idempotent, memory.clone(), acc.clone(), Box::new(producer_id::Idempotent));
         let task = tokio::spawn(engine.run(rx));
         Ok(Producer {
             inner: Arc::new(Inner {
@@ -338,7 +354,15 @@ impl Producer {
     /// acknowledged or has failed.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.inner.tx.send(Cmd::Flush(tx)).is_ok() {
+        // Hand over every open batch now, under the accumulator's lock, so
+        // the flush covers exactly the records sent before this call (and
+        // not those sent after it, which may wait for their linger).
+        let sealed = {
+            let mut acc = lock(&self.inner.acc);
+            let open: Vec<_> = acc.open.drain().collect();
+            open.into_iter().try_for_each(|(tp, o)| self.inner.tx.send(Cmd::Full(tp, o)).map_err(|_| Error::Closed))
+        };
+        if sealed.is_ok() && self.inner.tx.send(Cmd::Flush(tx)).is_ok() {
             let _ = rx.await;
         }
     }
