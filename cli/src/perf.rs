@@ -47,6 +47,11 @@ pub struct ProduceArgs {
     /// Extra producer properties, `key=value`, repeatable.
     #[arg(long = "property", value_name = "KEY=VALUE")]
     pub properties: Vec<String>,
+    /// Give records keys `k0`..`k{N-1}` in turn (murmur2 spreads them over
+    /// the partitions, as keyed traffic does); without it records have no
+    /// key and the sticky partitioner fills one partition's batch at a time.
+    #[arg(long)]
+    pub keys: Option<u32>,
     /// Print exactly one JSON line with the results, and no progress bar.
     #[arg(long)]
     pub json: bool,
@@ -135,10 +140,15 @@ pub async fn produce(args: ProduceArgs) -> Result<(), String> {
             bar.inc(1);
         }
     };
-    for _ in 0..args.records {
+    // Keys are made once, so the loop costs a reference count per record.
+    let keys: Vec<Bytes> = (0..args.keys.unwrap_or(0)).map(|i| format!("k{i}").into_bytes().into()).collect();
+    for i in 0..args.records {
         let sent_at = Instant::now();
         let mut r = record.clone();
         r.value = Some(payload.clone());
+        if !keys.is_empty() {
+            r.key = Some(keys[(i % keys.len() as u64) as usize].clone());
+        }
         let delivery = producer.send(r).await.map_err(|e| e.to_string())?;
         pending.push(async move { (delivery.await, sent_at) });
         // Collect what has completed without waiting, to keep memory flat.
@@ -160,6 +170,7 @@ pub async fn produce(args: ProduceArgs) -> Result<(), String> {
         "records": args.records,
         "failed": failed,
         "record_size": args.record_size,
+        "keys": args.keys,
         "secs": (secs * 1000.0).round() / 1000.0,
         "rps": (ok / secs).round(),
         "mbps": ((ok * args.record_size as f64) / secs / 1e6 * 100.0).round() / 100.0,

@@ -22,8 +22,8 @@ use ferrokafka_protocol::bytes::Bytes;
 use ferrokafka_protocol::ErrorCode;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::accumulator::{lock, SharedAccumulator};
-use super::batch::OpenBatch;
+use super::accumulator::{close_batch, Accumulator};
+use super::batch::{OpenBatch, SealedBatch};
 use super::config::ProducerConfig;
 use super::producer_id::{ProducerIds, Seam};
 use super::queue::{seq_add, Batch, PartitionQueue};
@@ -99,13 +99,13 @@ pub(crate) struct Engine {
     flushes: Flushes,
     close_waiter: Option<oneshot::Sender<()>>,
     next_id: u64,
-    acc: SharedAccumulator,
+    acc: Arc<Accumulator>,
     /// When open batches in the accumulator reach their linger.
     lingers: VecDeque<(Instant, Tp)>,
 }
 
 impl Engine {
-    pub fn new(cfg: Arc<ProducerConfig>, cluster: Cluster, idempotent: bool, memory: Arc<Semaphore>, acc: SharedAccumulator, seam: Box<dyn Seam>) -> Engine {
+    pub fn new(cfg: Arc<ProducerConfig>, cluster: Cluster, idempotent: bool, memory: Arc<Semaphore>, acc: Arc<Accumulator>, seam: Box<dyn Seam>) -> Engine {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let (produced_tx, mut produced_rx) = mpsc::unbounded_channel();
         // The sinks report on their own channel; forwarded into the loop's.
@@ -217,68 +217,59 @@ impl Engine {
     fn on_cmd(&mut self, c: Cmd) {
         match c {
             Cmd::Opened(tp, created) => self.lingers.push_back((created + self.cfg.linger, tp)),
-            Cmd::Full(tp, open) => self.take_batch(tp, open),
+            Cmd::Sealed(tp, sealed) => self.queue_batch(tp, sealed),
             // Everything handed over so far has an id up to next_id.
             Cmd::Flush(tx) => self.flushes.waiters.push((self.next_id, tx)),
             Cmd::Close(tx) => self.close_waiter = Some(tx),
         }
     }
 
-    /// A batch out of the accumulator: closed (compressed) and queued.
-    fn take_batch(&mut self, tp: Tp, open: OpenBatch) {
+    /// A sealed batch joins its partition's queue.
+    fn queue_batch(&mut self, tp: Tp, sealed: SealedBatch) {
         if let Some(e) = &self.fatal {
-            self.memory.add_permits(open.reserved);
-            for (d, _) in open.deliveries {
-                let _ = d.send(Err(Error::Fatal(Box::new(e.clone()))));
-            }
+            self.memory.add_permits(sealed.reserved);
+            sealed.fail(Error::Fatal(Box::new(e.clone())));
             return;
         }
-        let reserved = open.reserved;
-        match open.close(self.cfg.compression, self.cfg.compression_level) {
-            Ok(sealed) => {
-                self.next_id += 1;
-                self.flushes.add(self.next_id);
-                self.parts.entry(tp).or_default().push(Batch::new(self.next_id, sealed));
-            }
-            // Compression failed: `close` already failed the records.
-            Err(_) => self.memory.add_permits(reserved),
+        self.next_id += 1;
+        self.flushes.add(self.next_id);
+        self.parts.entry(tp).or_default().push(Batch::new(self.next_id, sealed));
+    }
+
+    /// Closes (compresses) and queues a batch the engine took itself.
+    fn take_open(&mut self, tp: Tp, open: OpenBatch) {
+        if let Some(sealed) = close_batch(open, self.cfg.compression, self.cfg.compression_level, &self.memory) {
+            self.queue_batch(tp, sealed);
         }
     }
 
     /// Takes open batches out of the accumulator when their linger has
-    /// passed (or all of them, when closing).
+    /// passed (or all of them, when closing). Each is taken under its
+    /// partition's lock, after queueing whatever was announced before, so
+    /// a partition's batches are queued in the order they were made.
     fn seal_due(&mut self, now: Instant, cmds: &mut mpsc::UnboundedReceiver<Cmd>) {
-        let all = self.close_waiter.is_some();
-        if !all && self.lingers.front().is_none_or(|(t, _)| *t > now) {
+        let acc = self.acc.clone();
+        if self.close_waiter.is_some() {
+            self.lingers.clear();
+            acc.take_each(|tp, open| {
+                self.drain_cmds(cmds);
+                self.take_open(tp, open);
+            });
             return;
         }
         let linger = self.cfg.linger;
-        let mut taken = Vec::new();
-        {
-            let mut acc = lock(&self.acc);
-            if all {
-                taken.extend(acc.open.drain());
-                self.lingers.clear();
-            } else {
-                while self.lingers.front().is_some_and(|(t, _)| *t <= now) {
-                    let (_, tp) = self.lingers.pop_front().expect("checked");
-                    // A newer batch may have replaced the one this linger
-                    // was for; it has a linger entry of its own.
-                    if acc.open.get(&tp).is_some_and(|o| o.created + linger <= now) {
-                        let o = acc.open.remove(&tp).expect("checked");
-                        taken.push((tp, o));
-                    }
-                }
-            }
+        while self.lingers.front().is_some_and(|(t, _)| *t <= now) {
+            let (_, tp) = self.lingers.pop_front().expect("checked");
+            acc.take_if_due(&tp.clone(), now, linger, |open| {
+                self.drain_cmds(cmds);
+                self.take_open(tp, open);
+            });
         }
-        // Batches that filled up before these were taken were announced
-        // (under the same lock) before we took the lock: queue those first,
-        // or a partition's batches could be queued out of order.
+    }
+
+    fn drain_cmds(&mut self, cmds: &mut mpsc::UnboundedReceiver<Cmd>) {
         while let Ok(c) = cmds.try_recv() {
             self.on_cmd(c);
-        }
-        for (tp, o) in taken {
-            self.take_batch(tp, o);
         }
     }
 
@@ -662,13 +653,13 @@ impl Engine {
     /// A fatal error: fail every record, queued or open, and refuse more.
     fn fail_everything(&mut self, e: Error) {
         self.fatal = Some(e.clone());
-        let open: Vec<(Tp, OpenBatch)> = lock(&self.acc).open.drain().collect();
-        for (_, o) in open {
-            self.memory.add_permits(o.reserved);
+        let memory = self.memory.clone();
+        self.acc.take_each(|_, o| {
+            memory.add_permits(o.reserved);
             for (d, _) in o.deliveries {
                 let _ = d.send(Err(Error::Fatal(Box::new(e.clone()))));
             }
-        }
+        });
         for part in self.parts.values_mut() {
             for b in part.drain() {
                 self.memory.add_permits(b.sealed.reserved);
@@ -681,7 +672,7 @@ impl Engine {
     /// Answers the close waiter once everything is done; true when the
     /// engine should stop.
     fn finish_close(&mut self) -> bool {
-        if self.close_waiter.is_none() || !self.flushes.pending.is_empty() || !lock(&self.acc).open.is_empty() {
+        if self.close_waiter.is_none() || !self.flushes.pending.is_empty() || !self.acc.is_empty() {
             return false;
         }
         if let Some(w) = self.close_waiter.take() {

@@ -79,7 +79,7 @@ pub use partitioner::{murmur2, partition_for_key, Partitioner};
 
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
-use accumulator::{lock, Accumulator, SharedAccumulator};
+use accumulator::{Accumulator, Append};
 use engine::Engine;
 use types::Cmd;
 
@@ -210,7 +210,7 @@ impl ProducerBuilder {
         let memory = Arc::new(Semaphore::new(self.config.buffer_memory));
         let config = Arc::new(self.config);
         let (tx, rx) = mpsc::unbounded_channel();
-        let acc: SharedAccumulator = Arc::new(Mutex::new(Accumulator::default()));
+        let acc = Arc::new(Accumulator::new(config.compression, config.compression_level, config.batch_size, memory.clone(), &tx));
         let engine = Engine::new(config.clone(), cluster.clone(), idempotent, memory.clone(), acc.clone(), Box::new(producer_id::Idempotent));
         let task = tokio::spawn(engine.run(rx));
         Ok(Producer {
@@ -233,7 +233,7 @@ struct Inner {
     cluster: Cluster,
     memory: Arc<Semaphore>,
     tx: mpsc::UnboundedSender<Cmd>,
-    acc: SharedAccumulator,
+    acc: Arc<Accumulator>,
     partitioner: Option<Arc<dyn Partitioner>>,
     closed: std::sync::atomic::AtomicBool,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -288,39 +288,14 @@ impl Producer {
         permit.forget();
         let (tx, rx) = oneshot::channel();
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let batch_size = cfg.batch_size;
-        // Append in this task, under the accumulator's lock; the engine
-        // hears only of new and full batches. Those notices are sent while
-        // the lock is held, so they reach the engine in batch order even
-        // when several tasks send to one partition.
-        let mut acc = lock(&inner.acc);
-        // Keyless records: the sticky partitioner, under the same lock.
+        // Keyless records: the sticky partitioner.
         let partition = match explicit {
             Some(p) => p,
-            None => acc.sticky.partition(&record.topic, size, &topic_meta, batch_size),
+            None => inner.acc.sticky_partition(&record.topic, size, &topic_meta),
         };
-        let tp = (record.topic, partition);
-        let notify = |c: Cmd| inner.tx.send(c).map_err(|_| Error::Closed);
-        if acc.open.get(&tp).is_some_and(|o| o.count > 0 && o.size() + size > batch_size) {
-            let full = acc.open.remove(&tp).expect("checked");
-            notify(Cmd::Full(tp.clone(), full))?;
-        }
-        let open = match acc.open.entry(tp.clone()) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let o = e.insert(batch::OpenBatch::new(batch_size.max(size + 128)));
-                notify(Cmd::Opened(tp.clone(), o.created))?;
-                o
-            }
-        };
-        if let Err((e, delivery)) = open.append(timestamp, record.key.as_deref(), record.value.as_deref(), &record.headers, tx, size) {
-            inner.memory.add_permits(size);
-            let _ = delivery.send(Err(e));
-        } else if open.size() >= batch_size {
-            let full = acc.open.remove(&tp).expect("present");
-            notify(Cmd::Full(tp, full))?;
-        }
-        drop(acc);
+        // Append in this task, under the partition's lock.
+        let append = Append { timestamp, key: record.key.as_deref(), value: record.value.as_deref(), headers: &record.headers, size, delivery: tx };
+        inner.acc.append((record.topic.clone(), partition), append)?;
         Ok(DeliveryFuture { rx })
     }
 
@@ -354,14 +329,10 @@ impl Producer {
     /// acknowledged or has failed.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        // Hand over every open batch now, under the accumulator's lock, so
-        // the flush covers exactly the records sent before this call (and
-        // not those sent after it, which may wait for their linger).
-        let sealed = {
-            let mut acc = lock(&self.inner.acc);
-            let open: Vec<_> = acc.open.drain().collect();
-            open.into_iter().try_for_each(|(tp, o)| self.inner.tx.send(Cmd::Full(tp, o)).map_err(|_| Error::Closed))
-        };
+        // Hand over every open batch now, each under its partition's lock,
+        // so the flush covers exactly the records sent before this call
+        // (and not those sent after it, which may wait for their linger).
+        let sealed = self.inner.acc.seal_all();
         if sealed.is_ok() && self.inner.tx.send(Cmd::Flush(tx)).is_ok() {
             let _ = rx.await;
         }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use super::batch::OpenBatch;
+use super::batch::SealedBatch;
 
 /// A topic-partition (the topic name shared, not copied per batch).
 pub(crate) type Tp = (Arc<str>, i32);
@@ -15,8 +15,9 @@ pub(crate) type Tp = (Arc<str>, i32);
 pub(crate) enum Cmd {
     /// A batch was started in the accumulator at this time (its linger runs).
     Opened(Tp, Instant),
-    /// A batch left the accumulator (full, or sealed by `flush`).
-    Full(Tp, OpenBatch),
+    /// A batch left the accumulator, closed and compressed by the task
+    /// that filled it (or by `flush`).
+    Sealed(Tp, SealedBatch),
     /// Answer when every batch handed over before this command is done.
     Flush(oneshot::Sender<()>),
     /// Finish everything, then stop.
