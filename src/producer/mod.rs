@@ -269,21 +269,34 @@ impl Producer {
             return Err(Error::Closed);
         }
         let cfg = &inner.config;
-        let deadline = Instant::now() + cfg.max_block;
         let size = batch::record_size(record.key.as_deref(), record.value.as_deref(), &record.headers) + 61;
         if size > cfg.max_request_size || size > cfg.buffer_memory {
             return Err(Error::RecordTooLarge { size, limit: cfg.max_request_size.min(cfg.buffer_memory) });
         }
         let permits = u32::try_from(size).map_err(|_| Error::RecordTooLarge { size, limit: u32::MAX as usize })?;
-        // Room in buffer.memory, waiting up to max.block.ms. (The wait also
-        // spends tokio's cooperative budget, so a tight send loop yields to
-        // the tasks that deliver its records.)
-        let permit = match tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), inner.memory.acquire_many(permits)).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(_)) => return Err(Error::Closed),
-            Err(_) => return Err(Error::BufferFull),
+        // `max.block.ms` bounds the waits below; the clock is read only
+        // when one of them has to wait (most sends wait for nothing).
+        let mut started: Option<Instant> = None;
+        let mut deadline = || *started.get_or_insert_with(Instant::now) + cfg.max_block;
+        // Room in buffer.memory.
+        let permit = match inner.memory.try_acquire_many(permits) {
+            Ok(p) => {
+                // Spend tokio's cooperative budget as a wait would, so a
+                // tight send loop still yields to the tasks that deliver
+                // its records.
+                tokio::task::coop::consume_budget().await;
+                p
+            }
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(Error::Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                match tokio::time::timeout_at(tokio::time::Instant::from_std(deadline()), inner.memory.acquire_many(permits)).await {
+                    Ok(Ok(p)) => p,
+                    Ok(Err(_)) => return Err(Error::Closed),
+                    Err(_) => return Err(Error::BufferFull),
+                }
+            }
         };
-        let (topic_meta, explicit) = self.choose_partition(&record, deadline).await?;
+        let (topic_meta, explicit) = self.choose_partition(&record, &mut deadline).await?;
         // The engine gives the memory back when the batch completes.
         permit.forget();
         let (tx, rx) = oneshot::channel();
@@ -306,8 +319,11 @@ impl Producer {
 
     /// The topic's metadata and, unless the sticky partitioner decides (keyless
     /// records), the partition.
-    async fn choose_partition(&self, record: &ProducerRecord, deadline: Instant) -> Result<(Arc<crate::cluster::TopicMeta>, Option<i32>)> {
-        let topic = self.inner.cluster.wait_for_topic(&record.topic, deadline).await?;
+    async fn choose_partition(&self, record: &ProducerRecord, deadline: &mut impl FnMut() -> Instant) -> Result<(Arc<crate::cluster::TopicMeta>, Option<i32>)> {
+        let topic = match self.inner.cluster.topic(&record.topic) {
+            Some(t) => t,
+            None => self.inner.cluster.wait_for_topic(&record.topic, deadline()).await?,
+        };
         let n = topic.partitions.len() as i32;
         if n == 0 {
             return Err(Error::Kafka(ferrokafka_protocol::ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
