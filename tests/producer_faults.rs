@@ -222,3 +222,22 @@ async fn a_leaderless_partition_does_not_storm_the_cluster_with_metadata_request
     tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("not delivered after the leader came back").unwrap();
     p.close().await;
 }
+
+/// A batch whose request never left the client (the leader's port refuses
+/// connections) is known not written: when it expires it fails with the
+/// connection error, not as possibly written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_never_left_the_client_is_not_reported_as_possibly_written() {
+    let c = mock(1).await;
+    c.create_topic("r", 1).unwrap();
+    let p = producer(&c.bootstrap(), &[("linger.ms", "0"), ("request.timeout.ms", "1000"), ("delivery.timeout.ms", "2000")]).await;
+    p.send_and_wait(ProducerRecord::new("r").partition(0).value("warm")).await.unwrap();
+    c.stop_broker(c.brokers()[0].0);
+    let r = tokio::time::timeout(Duration::from_secs(20), p.send_and_wait(ProducerRecord::new("r").partition(0).value("never"))).await.expect("no answer");
+    match r {
+        Err(Error::PossiblyWritten(e)) => panic!("reported as possibly written although never sent: {e}"),
+        Err(_) => {}
+        Ok(m) => panic!("written to a stopped broker? {m:?}"),
+    }
+    p.close_timeout(Duration::from_secs(5)).await;
+}
