@@ -33,10 +33,16 @@ use super::types::{Cmd, Tp};
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 
-enum Event {
+pub(crate) enum Event {
     Produced(Produced),
     ProducerId(Result<(i64, i16)>),
     Metadata,
+}
+
+impl From<Produced> for Event {
+    fn from(p: Produced) -> Event {
+        Event::Produced(p)
+    }
 }
 
 /// Metadata refreshes: at most one at a time, and while a leader stays
@@ -94,7 +100,7 @@ pub(crate) struct Engine {
     memory: Arc<Semaphore>,
     ev_tx: mpsc::UnboundedSender<Event>,
     ev_rx: mpsc::UnboundedReceiver<Event>,
-    sinks: Sinks,
+    sinks: Sinks<Event>,
     refresh: Refresh,
     flushes: Flushes,
     close_waiter: Option<oneshot::Sender<()>>,
@@ -107,18 +113,8 @@ pub(crate) struct Engine {
 impl Engine {
     pub fn new(cfg: Arc<ProducerConfig>, cluster: Cluster, idempotent: bool, memory: Arc<Semaphore>, acc: Arc<Accumulator>, seam: Box<dyn Seam>) -> Engine {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-        let (produced_tx, mut produced_rx) = mpsc::unbounded_channel();
-        // The sinks report on their own channel; forwarded into the loop's.
-        let forward = ev_tx.clone();
-        tokio::spawn(async move {
-            while let Some(p) = produced_rx.recv().await {
-                if forward.send(Event::Produced(p)).is_err() {
-                    break;
-                }
-            }
-        });
         Engine {
-            sinks: Sinks::new(cluster.clone(), cfg.acks, produced_tx),
+            sinks: Sinks::new(cluster.clone(), cfg.acks, ev_tx.clone()),
             cfg,
             cluster,
             idempotent,

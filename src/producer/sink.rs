@@ -59,16 +59,18 @@ pub(crate) fn build_request(acks: Acks, timeout_ms: i32, transactional_id: Optio
 }
 
 /// The sinks, one task per broker, and how many requests each has out.
-pub(crate) struct Sinks {
+/// Reports go straight into the owner's event channel (`E` wraps them), so
+/// an answer costs no extra hop between tasks.
+pub(crate) struct Sinks<E> {
     cluster: Cluster,
     acks: Acks,
     senders: HashMap<i32, mpsc::UnboundedSender<Job>>,
     in_flight: HashMap<i32, usize>,
-    events: mpsc::UnboundedSender<Produced>,
+    events: mpsc::UnboundedSender<E>,
 }
 
-impl Sinks {
-    pub fn new(cluster: Cluster, acks: Acks, events: mpsc::UnboundedSender<Produced>) -> Sinks {
+impl<E: From<Produced> + Send + 'static> Sinks<E> {
+    pub fn new(cluster: Cluster, acks: Acks, events: mpsc::UnboundedSender<E>) -> Sinks<E> {
         Sinks { cluster, acks, senders: HashMap::new(), in_flight: HashMap::new(), events }
     }
 
@@ -86,7 +88,7 @@ impl Sinks {
             tx
         });
         if let Err(mpsc::error::SendError(job)) = sender.send(job) {
-            let _ = self.events.send(Produced { broker, items: job.items, result: Err(Lost { error: Error::Closed, sent: false }) });
+            let _ = self.events.send(Produced { broker, items: job.items, result: Err(Lost { error: Error::Closed, sent: false }) }.into());
         }
     }
 
@@ -98,42 +100,63 @@ impl Sinks {
     }
 }
 
-/// Puts one broker's requests on the wire in order, then waits for their
-/// answers concurrently.
-async fn run(broker: i32, cluster: Cluster, acks: Acks, mut jobs: mpsc::UnboundedReceiver<Job>, events: mpsc::UnboundedSender<Produced>) {
-    let not_sent = |error: Error| Err(Lost { error, sent: false });
-    while let Some(Job { items, request }) = jobs.recv().await {
-        let conn = match cluster.broker(broker).await {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = events.send(Produced { broker, items, result: not_sent(e) });
-                continue;
+type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Produced> + Send>>;
+
+/// Puts one broker's requests on the wire in order, and reports their
+/// answers in order as they arrive (a connection answers in order), in the
+/// same task: no task per request.
+async fn run<E: From<Produced> + Send + 'static>(broker: i32, cluster: Cluster, acks: Acks, mut jobs: mpsc::UnboundedReceiver<Job>, events: mpsc::UnboundedSender<E>) {
+    let mut answers: std::collections::VecDeque<Answer> = std::collections::VecDeque::new();
+    let mut open = true;
+    while open || !answers.is_empty() {
+        tokio::select! {
+            // Answers first: they free room for more requests.
+            biased;
+            produced = async { answers.front_mut().expect("checked").as_mut().await }, if !answers.is_empty() => {
+                answers.pop_front();
+                let _ = events.send(produced.into());
             }
-        };
-        if acks == Acks::None {
-            let result = match conn.send_no_response(RequestBody::Produce(request)).await {
-                Ok(()) => Ok(None),
-                Err(error) => Err(Lost { error, sent: true }),
-            };
-            let _ = events.send(Produced { broker, items, result });
-            continue;
+            job = jobs.recv(), if open => match job {
+                None => open = false,
+                Some(job) => {
+                    if let Some(produced) = put_on_wire(broker, &cluster, acks, job, &mut answers).await {
+                        let _ = events.send(produced.into());
+                    }
+                }
+            },
         }
-        match conn.send_ordered(RequestBody::Produce(request)).await {
-            Err(e) => {
-                let _ = events.send(Produced { broker, items, result: not_sent(e) });
-            }
-            Ok(answer) => {
-                let events = events.clone();
-                tokio::spawn(async move {
-                    let result: Result<ResponseBody> = answer.await;
-                    let result = match result {
-                        Ok(ResponseBody::Produce(r)) => Ok(Some(r)),
-                        Ok(_) => Err(Lost { error: Error::Io("mismatched response".into()), sent: true }),
-                        Err(error) => Err(Lost { error, sent: true }),
-                    };
-                    let _ = events.send(Produced { broker, items, result });
-                });
-            }
+    }
+}
+
+/// Writes one request; returns its report now when there is nothing to
+/// wait for (no connection, acks=0), else queues its answer.
+async fn put_on_wire(broker: i32, cluster: &Cluster, acks: Acks, job: Job, answers: &mut std::collections::VecDeque<Answer>) -> Option<Produced> {
+    let Job { items, request } = job;
+    let not_sent = |error: Error| Err(Lost { error, sent: false });
+    let conn = match cluster.broker(broker).await {
+        Ok(c) => c,
+        Err(e) => return Some(Produced { broker, items, result: not_sent(e) }),
+    };
+    if acks == Acks::None {
+        let result = match conn.send_no_response(RequestBody::Produce(request)).await {
+            Ok(()) => Ok(None),
+            Err(error) => Err(Lost { error, sent: true }),
+        };
+        return Some(Produced { broker, items, result });
+    }
+    match conn.send_ordered(RequestBody::Produce(request)).await {
+        Err(e) => Some(Produced { broker, items, result: not_sent(e) }),
+        Ok(answer) => {
+            answers.push_back(Box::pin(async move {
+                let result: Result<ResponseBody> = answer.await;
+                let result = match result {
+                    Ok(ResponseBody::Produce(r)) => Ok(Some(r)),
+                    Ok(_) => Err(Lost { error: Error::Io("mismatched response".into()), sent: true }),
+                    Err(error) => Err(Lost { error, sent: true }),
+                };
+                Produced { broker, items, result }
+            }));
+            None
         }
     }
 }
