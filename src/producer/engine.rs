@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::accumulator::{close_batch, Accumulator};
 use super::batch::{OpenBatch, SealedBatch};
 use super::config::ProducerConfig;
-use super::producer_id::{ProducerIds, Seam};
+use super::producer_id::Seam;
 use super::queue::{seq_add, Batch, PartitionQueue};
 use super::sequencing::{decide, Action, Answer, Facts, Later};
 use super::sink::{build_request, Job, Produced, Sinks};
@@ -94,8 +94,8 @@ pub(crate) struct Engine {
     cluster: Cluster,
     idempotent: bool,
     parts: HashMap<Tp, PartitionQueue>,
-    ids: ProducerIds,
-    seam: Box<dyn Seam>,
+    /// The producer id and epoch, and the hooks a transaction manager uses.
+    ids: Box<dyn Seam>,
     fatal: Option<Error>,
     memory: Arc<Semaphore>,
     ev_tx: mpsc::UnboundedSender<Event>,
@@ -111,7 +111,7 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    pub fn new(cfg: Arc<ProducerConfig>, cluster: Cluster, idempotent: bool, memory: Arc<Semaphore>, acc: Arc<Accumulator>, seam: Box<dyn Seam>) -> Engine {
+    pub fn new(cfg: Arc<ProducerConfig>, cluster: Cluster, idempotent: bool, memory: Arc<Semaphore>, acc: Arc<Accumulator>, ids: Box<dyn Seam>) -> Engine {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         Engine {
             sinks: Sinks::new(cluster.clone(), cfg.acks, ev_tx.clone()),
@@ -119,8 +119,7 @@ impl Engine {
             cluster,
             idempotent,
             parts: HashMap::new(),
-            ids: ProducerIds::new(idempotent),
-            seam,
+            ids,
             fatal: None,
             memory,
             ev_tx,
@@ -410,7 +409,7 @@ impl Engine {
             if used > 0 && used + size > max_request {
                 continue;
             }
-            if unnumbered && !self.seam.may_send(tp) {
+            if unnumbered && !self.ids.may_send(tp) {
                 continue;
             }
             if self.idempotent && unnumbered {
@@ -453,7 +452,7 @@ impl Engine {
             Event::Metadata => self.refresh.running = false,
             Event::ProducerId(r) => {
                 let backoff_of = |n| backoff(&self.cfg, n);
-                if let Err(e) = self.ids.finish(r, backoff_of) {
+                if let Err(e) = self.ids.finish(r, &backoff_of) {
                     self.fail_everything(e);
                 }
             }
@@ -587,7 +586,7 @@ impl Engine {
         self.memory.add_permits(b.sealed.reserved);
         self.flushes.done(b.flush_key);
         let err = if possibly_written { Error::PossiblyWritten(Box::new(err)) } else { err };
-        self.seam.batch_failed(tp, &err);
+        self.ids.batch_failed(tp, &err);
         b.sealed.fail(err);
     }
 

@@ -211,7 +211,7 @@ impl ProducerBuilder {
         let config = Arc::new(self.config);
         let (tx, rx) = mpsc::unbounded_channel();
         let acc = Arc::new(Accumulator::new(config.compression, config.compression_level, config.batch_size, memory.clone(), &tx));
-        let engine = Engine::new(config.clone(), cluster.clone(), idempotent, memory.clone(), acc.clone(), Box::new(producer_id::Idempotent));
+        let engine = Engine::new(config.clone(), cluster.clone(), idempotent, memory.clone(), acc.clone(), Box::new(producer_id::ProducerIds::new(idempotent)));
         let task = tokio::spawn(engine.run(rx));
         Ok(Producer {
             inner: Arc::new(Inner {

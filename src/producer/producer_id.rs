@@ -76,13 +76,13 @@ impl ProducerIds {
     }
 
     /// Starts an InitProducerId if one is due: the future to run.
-    pub fn start(&mut self, now: Instant, cluster: &Cluster) -> Option<impl std::future::Future<Output = Result<(i64, i16)>> + Send + 'static> {
+    pub fn start(&mut self, now: Instant, cluster: &Cluster) -> Option<IdRequest> {
         if self.phase != Phase::Missing || now < self.retry_at {
             return None;
         }
         self.phase = Phase::Requesting;
         let cluster = cluster.clone();
-        Some(async move {
+        Some(Box::pin(async move {
             let conn = cluster.any().await?;
             let v = conn.version(ApiKey::InitProducerId)?;
             // An idempotent producer always asks for a fresh id: Kafka
@@ -95,11 +95,11 @@ impl ProducerIds {
                 }
                 _ => Err(Error::Io("mismatched response".into())),
             }
-        })
+        }))
     }
 
     /// The InitProducerId's outcome. `Err` comes back when it is fatal.
-    pub fn finish(&mut self, r: Result<(i64, i16)>, backoff: impl Fn(u32) -> Duration) -> Result<()> {
+    pub fn finish(&mut self, r: Result<(i64, i16)>, backoff: &dyn Fn(u32) -> Duration) -> Result<()> {
         match r {
             Ok(pair) => {
                 self.pair = Some(pair);
@@ -118,13 +118,37 @@ impl ProducerIds {
     }
 }
 
-/// What a transaction manager will hook into; the idempotent producer's
-/// implementation lets everything through. Kept here, beside the id it
-/// governs, so that `txn` depends on `producer` and never the reverse.
+/// An InitProducerId on its way.
+pub(crate) type IdRequest = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(i64, i16)>> + Send>>;
+
+/// The seam between the engine and whoever governs the producer id: the
+/// idempotent producer ([`ProducerIds`]) or, later, the transaction
+/// manager. The engine asks it for the id and epoch to stamp, for a new
+/// epoch when a partition's sequences must restart, whether a partition
+/// may get its first batch, and tells it of batches that failed for good.
+/// It lives here, beside the id it governs, so that `txn` depends on
+/// `producer` and never the reverse.
 pub(crate) trait Seam: Send {
-    /// Called before the first batch goes to a partition under the
-    /// current id; `false` holds the partition back (until, for a
-    /// transaction, AddPartitionsToTxn has been answered).
+    /// The id and epoch new sequences are stamped with, when ready.
+    fn current(&self) -> Option<(i64, i16)>;
+
+    /// A partition under `stale` must restart its sequences: the pair to
+    /// restart under, or `None` while none is available (a transaction
+    /// manager answers `None` mid-transaction and makes the error abortable).
+    fn bump_past(&mut self, stale: Option<(i64, i16)>) -> Option<(i64, i16)>;
+
+    /// When the engine must wake to start the id request.
+    fn wake_at(&self) -> Option<Instant>;
+
+    /// The id request to run now, if one is due.
+    fn start(&mut self, now: Instant, cluster: &Cluster) -> Option<IdRequest>;
+
+    /// The id request's outcome; `Err` when it is fatal.
+    fn finish(&mut self, r: Result<(i64, i16)>, backoff: &dyn Fn(u32) -> Duration) -> Result<()>;
+
+    /// Called before the first batch goes to a partition under the current
+    /// id; `false` holds the partition back (for a transaction, until
+    /// AddPartitionsToTxn has been answered).
     fn may_send(&mut self, _tp: &super::types::Tp) -> bool {
         true
     }
@@ -133,10 +157,27 @@ pub(crate) trait Seam: Send {
     fn batch_failed(&mut self, _tp: &super::types::Tp, _err: &Error) {}
 }
 
-/// The idempotent producer's seam: no conditions.
-pub(crate) struct Idempotent;
+impl Seam for ProducerIds {
+    fn current(&self) -> Option<(i64, i16)> {
+        ProducerIds::current(self)
+    }
 
-impl Seam for Idempotent {}
+    fn bump_past(&mut self, stale: Option<(i64, i16)>) -> Option<(i64, i16)> {
+        ProducerIds::bump_past(self, stale)
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        ProducerIds::wake_at(self)
+    }
+
+    fn start(&mut self, now: Instant, cluster: &Cluster) -> Option<IdRequest> {
+        ProducerIds::start(self, now, cluster)
+    }
+
+    fn finish(&mut self, r: Result<(i64, i16)>, backoff: &dyn Fn(u32) -> Duration) -> Result<()> {
+        ProducerIds::finish(self, r, backoff)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -145,7 +186,7 @@ mod tests {
     #[test]
     fn a_bump_happens_once_per_stale_pair() {
         let mut ids = ProducerIds::new(true);
-        ids.finish(Ok((7, 0)), |_| Duration::ZERO).unwrap();
+        ids.finish(Ok((7, 0)), &|_| Duration::ZERO).unwrap();
         assert_eq!(ids.bump_past(Some((7, 0))), Some((7, 1)));
         // A second partition on the old epoch joins the new one.
         assert_eq!(ids.bump_past(Some((7, 0))), Some((7, 1)));
@@ -155,7 +196,7 @@ mod tests {
     #[test]
     fn an_exhausted_epoch_asks_for_a_new_id() {
         let mut ids = ProducerIds::new(true);
-        ids.finish(Ok((7, i16::MAX - 1)), |_| Duration::ZERO).unwrap();
+        ids.finish(Ok((7, i16::MAX - 1)), &|_| Duration::ZERO).unwrap();
         assert_eq!(ids.bump_past(Some((7, i16::MAX - 1))), None);
         assert!(ids.current().is_none());
         assert!(ids.wake_at().is_some());
@@ -165,8 +206,8 @@ mod tests {
     fn retriable_failures_back_off_and_fatal_ones_come_back() {
         let mut ids = ProducerIds::new(true);
         ids.phase = Phase::Requesting;
-        ids.finish(Err(Error::Kafka(ErrorCode::COORDINATOR_NOT_AVAILABLE)), |_| Duration::from_secs(1)).unwrap();
+        ids.finish(Err(Error::Kafka(ErrorCode::COORDINATOR_NOT_AVAILABLE)), &|_| Duration::from_secs(1)).unwrap();
         assert!(ids.wake_at().unwrap() > Instant::now());
-        assert!(ids.finish(Err(Error::Kafka(ErrorCode::CLUSTER_AUTHORIZATION_FAILED)), |_| Duration::ZERO).is_err());
+        assert!(ids.finish(Err(Error::Kafka(ErrorCode::CLUSTER_AUTHORIZATION_FAILED)), &|_| Duration::ZERO).is_err());
     }
 }
