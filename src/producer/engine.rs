@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::accumulator::{close_batch, Accumulator};
 use super::batch::{OpenBatch, SealedBatch};
+use super::split::split_in_two;
 use super::config::ProducerConfig;
 use super::producer_id::Seam;
 use super::queue::{seq_add, Batch, PartitionQueue};
@@ -590,59 +591,33 @@ impl Engine {
         b.sealed.fail(err);
     }
 
-    /// MESSAGE_TOO_LARGE for a batch of several records: the broker wrote
-    /// nothing, so split it in two, in place, and send the halves, as the
-    /// Java client does. The halves take the parent's sequence range (no
-    /// epoch bump) and its creation time (its delivery deadline). Halving
-    /// again on another refusal ends at single records, which then fail.
+    /// MESSAGE_TOO_LARGE for a batch of several records: split it in two
+    /// in place (see `split`). False when it cannot be split.
     fn split(&mut self, tp: &Tp, id: u64) -> bool {
         let (codec, level) = (self.cfg.compression, self.cfg.compression_level);
         let Some(part) = self.parts.get_mut(tp) else { return false };
         let Some(i) = part.index_of(id) else { return false };
-        let limits = ferrokafka_protocol::records::DecodeLimits::default();
-        let parent = part.get(i).expect("found");
-        let Some(data) = parent.encoded.clone() else { return false };
-        let Ok(decoded) = ferrokafka_protocol::records::RecordBatch::decode(data, &limits) else { return false };
-        if decoded.records.len() < 2 || decoded.records.len() != parent.sealed.deliveries.len() {
-            return false;
-        }
-        let mut old = part.remove_at(i).expect("found");
-        let mut deliveries = std::mem::take(&mut old.sealed.deliveries).into_iter();
-        let half = decoded.records.len() / 2;
-        let reserved_first = old.sealed.reserved / 2;
-        let (first, second) = decoded.records.split_at(half);
-        let mut seq = old.seq;
-        for (n, chunk) in [first, second].into_iter().enumerate() {
-            let bytes: usize = chunk.iter().map(|r| super::batch::record_size(r.key.as_deref(), r.value.as_deref(), &r.headers)).sum();
-            let mut open = OpenBatch::new(bytes + 128);
-            open.created = old.sealed.created;
-            for r in chunk {
-                let (d, _) = deliveries.next().expect("one delivery per record");
-                if let Err((e, d)) = open.append(decoded.timestamp_of(r), r.key.as_deref(), r.value.as_deref(), &r.headers, d, 0) {
-                    let _ = d.send(Err(e));
-                }
-            }
-            open.reserved = if n == 0 { reserved_first } else { old.sealed.reserved - reserved_first };
-            let reserved = open.reserved;
-            match open.close(codec, level) {
-                Ok(sealed) => {
-                    self.next_id += 1;
-                    let count = sealed.count;
-                    let mut b = Batch::new(self.next_id, sealed);
-                    b.flush_key = old.flush_key;
-                    b.seq = seq;
-                    b.sent = old.sent;
-                    b.attempts = old.attempts;
-                    b.last_error = old.last_error.clone();
-                    seq = seq.map(|s| seq_add(s, count));
-                    self.flushes.add(old.flush_key);
+        let parent = part.remove_at(i).expect("found");
+        let flush_key = parent.flush_key;
+        let next_id = &mut self.next_id;
+        match split_in_two(parent, codec, level, || {
+            *next_id += 1;
+            *next_id
+        }) {
+            Ok((halves, released)) => {
+                self.memory.add_permits(released);
+                for (n, b) in halves.into_iter().enumerate() {
+                    self.flushes.add(flush_key);
                     part.insert(i + n, b);
                 }
-                Err(_) => self.memory.add_permits(reserved),
+                self.flushes.done(flush_key);
+                true
+            }
+            Err(parent) => {
+                part.insert(i, *parent);
+                false
             }
         }
-        self.flushes.done(old.flush_key);
-        true
     }
 
     /// A fatal error: fail every record, queued or open, and refuse more.

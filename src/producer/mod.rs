@@ -62,6 +62,7 @@ mod producer_id;
 mod queue;
 mod sequencing;
 mod sink;
+mod split;
 mod types;
 
 use std::future::Future;
