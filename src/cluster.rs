@@ -1,8 +1,16 @@
 //! Cluster metadata and the connection pool: bootstrap from a list of
-//! addresses, one connection per broker (reconnected with exponential
-//! back-off and jitter), and a metadata cache refreshed periodically and on
-//! demand (after NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION,
-//! LEADER_NOT_AVAILABLE or a broken connection).
+//! addresses, one connection per broker *and purpose* (reconnected with
+//! exponential back-off and jitter), and a metadata cache refreshed
+//! periodically and on demand (after NOT_LEADER_OR_FOLLOWER,
+//! UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE or a broken connection).
+//!
+//! Purposes get their own connections, as in franz-go, so a long-poll
+//! fetch or a pipeline of large Produce requests never delays a metadata
+//! lookup, a heartbeat or a commit to the same broker. Metadata and other
+//! requests that any broker can answer go to the least-loaded reachable
+//! one, falling back through every known broker and then the bootstrap
+//! list; a partition's cached leader is not replaced by metadata carrying
+//! an older leader epoch (KIP-320).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use ferrokafka_protocol::messages::{metadata_request, MetadataRequest};
 use ferrokafka_protocol::wire::Uuid;
-use ferrokafka_protocol::{ErrorCode, RequestBody, ResponseBody};
+use ferrokafka_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 
 use crate::error::{Error, Result};
 use crate::net::{ConnConfig, Connection};
@@ -65,6 +73,22 @@ pub struct TopicMeta {
     pub partitions: Vec<PartitionMeta>,
 }
 
+/// What a connection is for; each gets its own connection per broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// Metadata, InitProducerId, admin requests: anything any broker answers.
+    Metadata,
+    /// Produce requests.
+    Produce,
+    /// Fetch requests (long polls).
+    Fetch,
+    /// Group and transaction coordinator requests.
+    Coordinator,
+}
+
+/// Connections by address and purpose.
+type Pool = HashMap<(String, Purpose), Arc<tokio::sync::Mutex<Slot>>>;
+
 #[derive(Default)]
 struct Slot {
     conn: Option<Connection>,
@@ -90,7 +114,21 @@ pub struct Cluster {
 struct Inner {
     cfg: ClusterConfig,
     state: Mutex<State>,
-    slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+    slots: Mutex<Pool>,
+}
+
+/// KIP-320: a broker that has not caught up may report an older leader
+/// than the one already known; a partition whose fresh leader epoch is
+/// older than the cached one keeps the cached entry.
+fn keep_newer_leaders(cached: Option<&[PartitionMeta]>, mut fresh: Vec<PartitionMeta>) -> Vec<PartitionMeta> {
+    if let Some(cached) = cached {
+        for (new, old) in fresh.iter_mut().zip(cached) {
+            if new.leader_epoch >= 0 && old.leader_epoch >= 0 && new.leader_epoch < old.leader_epoch {
+                *new = *old;
+            }
+        }
+    }
+    fresh
 }
 
 /// A pseudo-random fraction in [0, 1) for back-off jitter (no RNG crate
@@ -121,10 +159,20 @@ impl Cluster {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A connection to `addr`, reusing a live one; a failed address waits
-    /// out its back-off first (exponential, with jitter).
+    /// A metadata connection to `addr`, reusing a live one; a failed
+    /// address waits out its back-off first (exponential, with jitter).
     pub async fn conn_to(&self, addr: &str) -> Result<Connection> {
-        let slot = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner()).entry(addr.to_string()).or_default().clone();
+        self.conn_for(addr, Purpose::Metadata).await
+    }
+
+    fn slot(&self, addr: &str, purpose: Purpose) -> Arc<tokio::sync::Mutex<Slot>> {
+        self.inner.slots.lock().unwrap_or_else(|p| p.into_inner()).entry((addr.to_string(), purpose)).or_default().clone()
+    }
+
+    /// A connection to `addr` for `purpose`, reusing a live one; a failed
+    /// address waits out its back-off first (exponential, with jitter).
+    pub async fn conn_for(&self, addr: &str, purpose: Purpose) -> Result<Connection> {
+        let slot = self.slot(addr, purpose);
         let mut slot = slot.lock().await;
         if let Some(c) = &slot.conn {
             if !c.is_closed() {
@@ -154,22 +202,60 @@ impl Cluster {
         }
     }
 
-    /// A connection to broker `id`.
+    /// A metadata connection to broker `id`.
     pub async fn broker(&self, id: i32) -> Result<Connection> {
+        self.broker_for(id, Purpose::Metadata).await
+    }
+
+    /// A connection to broker `id` for `purpose`.
+    pub async fn broker_for(&self, id: i32, purpose: Purpose) -> Result<Connection> {
         let addr = self.state().brokers.get(&id).cloned();
         match addr {
-            Some(a) => self.conn_to(&a).await,
+            Some(a) => self.conn_for(&a, purpose).await,
             None => Err(Error::Kafka(ErrorCode::BROKER_NOT_AVAILABLE)),
         }
     }
 
-    /// A connection to any broker: known brokers first, then the bootstrap list.
-    pub async fn any(&self) -> Result<Connection> {
+    /// Every address worth asking, least loaded first: brokers with a live
+    /// metadata connection by requests in flight, then known brokers and
+    /// bootstrap addresses not backing off, then those backing off.
+    fn candidates(&self) -> Vec<String> {
         let mut addrs: Vec<String> = self.state().brokers.values().cloned().collect();
         addrs.sort();
-        addrs.extend(self.inner.cfg.bootstrap.iter().cloned());
+        for b in &self.inner.cfg.bootstrap {
+            if !addrs.contains(b) {
+                addrs.push(b.clone());
+            }
+        }
+        let now = Instant::now();
+        let mut scored: Vec<(usize, usize, String)> = addrs
+            .into_iter()
+            .enumerate()
+            .map(|(order, a)| {
+                let slot = self.slot(&a, Purpose::Metadata);
+                // A slot being connected right now is locked: count it as
+                // busy rather than waiting.
+                let score = match slot.try_lock() {
+                    Ok(s) => match &s.conn {
+                        Some(c) if !c.is_closed() => c.in_flight(),
+                        _ if s.retry_at.is_some_and(|t| t > now) => usize::MAX,
+                        // Not connected: worth less than an idle live one.
+                        _ => 1,
+                    },
+                    Err(_) => usize::MAX - 1,
+                };
+                (score, order, a)
+            })
+            .collect();
+        scored.sort();
+        scored.into_iter().map(|(_, _, a)| a).collect()
+    }
+
+    /// A connection to the least-loaded reachable broker: known brokers
+    /// first, then the bootstrap list.
+    pub async fn any(&self) -> Result<Connection> {
         let mut last = Error::Io("no broker reachable".into());
-        for a in addrs {
+        for a in self.candidates() {
             match self.conn_to(&a).await {
                 Ok(c) => return Ok(c),
                 Err(e) => last = e,
@@ -178,9 +264,31 @@ impl Cluster {
         Err(last)
     }
 
-    /// Refreshes metadata for `topics` (and the broker list).
+    /// Sends `body` to the least-loaded broker, trying the next one when a
+    /// broker cannot be reached or does not answer in time.
+    pub async fn send_to_any(&self, body: RequestBody) -> Result<ResponseBody> {
+        let mut last = Error::Io("no broker reachable".into());
+        for a in self.candidates() {
+            let conn = match self.conn_to(&a).await {
+                Ok(c) => c,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            match conn.send(body.clone()).await {
+                Ok(r) => return Ok(r),
+                Err(e) if e.is_retriable() => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// Refreshes metadata for `topics` (and the broker list), from the
+    /// least-loaded broker, trying the others in turn when one cannot be
+    /// reached or does not answer.
     pub async fn refresh(&self, topics: &[String]) -> Result<()> {
-        let conn = self.any().await?;
         let req = MetadataRequest {
             topics: Some(
                 topics.iter().map(|t| metadata_request::MetadataRequestTopic { name: Some(t.clone()), ..Default::default() }).collect(),
@@ -188,15 +296,35 @@ impl Cluster {
             allow_auto_topic_creation: self.inner.cfg.allow_auto_create_topics,
             ..Default::default()
         };
-        let version = conn.version(ferrokafka_protocol::ApiKey::Metadata)?;
-        // Metadata v0 reads an empty topic list as "all topics"; we want none.
-        if version == 0 && topics.is_empty() {
-            return Err(Error::UnsupportedApi { api: ferrokafka_protocol::ApiKey::Metadata, broker: conn.broker_range(ferrokafka_protocol::ApiKey::Metadata) });
+        let mut last = Error::Io("no broker reachable".into());
+        for addr in self.candidates() {
+            let conn = match self.conn_to(&addr).await {
+                Ok(c) => c,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            let version = conn.version(ApiKey::Metadata)?;
+            // Metadata v0 reads an empty topic list as "all topics"; we want none.
+            if version == 0 && topics.is_empty() {
+                return Err(Error::UnsupportedApi { api: ApiKey::Metadata, broker: conn.broker_range(ApiKey::Metadata) });
+            }
+            match conn.send_at(RequestBody::Metadata(req.clone()), version).await {
+                Ok(ResponseBody::Metadata(m)) => {
+                    self.apply(m);
+                    return Ok(());
+                }
+                Ok(_) => return Err(Error::Io("mismatched response".into())),
+                Err(e) if e.is_retriable() => last = e,
+                Err(e) => return Err(e),
+            }
         }
-        let resp = match conn.send_at(RequestBody::Metadata(req), version).await? {
-            ResponseBody::Metadata(m) => m,
-            _ => return Err(Error::Io("mismatched response".into())),
-        };
+        Err(last)
+    }
+
+    /// Takes a Metadata response into the cache.
+    fn apply(&self, resp: ferrokafka_protocol::messages::MetadataResponse) {
         let mut st = self.state();
         st.brokers = resp.brokers.iter().map(|b| (b.node_id, format!("{}:{}", b.host, b.port))).collect();
         for t in resp.topics {
@@ -215,10 +343,10 @@ impl Cluster {
                     *slot = PartitionMeta { leader: if ok { p.leader_id } else { -1 }, leader_epoch: p.leader_epoch };
                 }
             }
+            let parts = keep_newer_leaders(st.topics.get(&name).map(|t| t.partitions.as_slice()), parts);
             st.topics.insert(name, Arc::new(TopicMeta { id: t.topic_id, partitions: parts }));
         }
         st.refreshed = Some(Instant::now());
-        Ok(())
     }
 
     /// Creates a topic (CreateTopics at the negotiated version); an existing
@@ -307,5 +435,25 @@ impl Cluster {
             tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now()))).await;
             backoff = (backoff * 2).min(Duration::from_millis(500));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(leader: i32, leader_epoch: i32) -> PartitionMeta {
+        PartitionMeta { leader, leader_epoch }
+    }
+
+    #[test]
+    fn metadata_with_an_older_leader_epoch_does_not_replace_the_cached_leader() {
+        let cached = [p(1, 5), p(2, 5), p(3, 5)];
+        let fresh = vec![p(9, 4), p(7, 6), p(-1, -1)];
+        // Older epoch: kept; newer: taken; unknown epoch: taken as said.
+        assert_eq!(keep_newer_leaders(Some(&cached), fresh), vec![p(1, 5), p(7, 6), p(-1, -1)]);
+        // Nothing cached, or a topic that grew: taken as is.
+        assert_eq!(keep_newer_leaders(None, vec![p(1, 0)]), vec![p(1, 0)]);
+        assert_eq!(keep_newer_leaders(Some(&[p(1, 3)]), vec![p(1, 3), p(2, 0)]), vec![p(1, 3), p(2, 0)]);
     }
 }

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use ferrokafka_protocol::messages::InitProducerIdRequest;
-use ferrokafka_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
+use ferrokafka_protocol::{ErrorCode, RequestBody, ResponseBody};
 
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
@@ -83,12 +83,11 @@ impl ProducerIds {
         self.phase = Phase::Requesting;
         let cluster = cluster.clone();
         Some(Box::pin(async move {
-            let conn = cluster.any().await?;
-            let v = conn.version(ApiKey::InitProducerId)?;
             // An idempotent producer always asks for a fresh id: Kafka
             // answers a non-transactional bump request with a new id anyway.
             let req = InitProducerIdRequest { transactional_id: None, transaction_timeout_ms: i32::MAX, producer_id: -1, producer_epoch: -1, ..Default::default() };
-            match conn.send_at(RequestBody::InitProducerId(req), v).await? {
+            // Any broker answers; the least-loaded reachable one is asked.
+            match cluster.send_to_any(RequestBody::InitProducerId(req)).await? {
                 ResponseBody::InitProducerId(r) => {
                     ErrorCode(r.error_code).check()?;
                     Ok((r.producer_id, r.producer_epoch))

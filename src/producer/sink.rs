@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use super::config::Acks;
 use super::types::Tp;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Purpose};
 use crate::error::{Error, Result};
 
 /// Why a Produce request got no answer.
@@ -133,7 +133,7 @@ async fn run<E: From<Produced> + Send + 'static>(broker: i32, cluster: Cluster, 
 async fn put_on_wire(broker: i32, cluster: &Cluster, acks: Acks, job: Job, answers: &mut std::collections::VecDeque<Answer>) -> Option<Produced> {
     let Job { items, request } = job;
     let not_sent = |error: Error| Err(Lost { error, sent: false });
-    let conn = match cluster.broker(broker).await {
+    let conn = match cluster.broker_for(broker, Purpose::Produce).await {
         Ok(c) => c,
         Err(e) => return Some(Produced { broker, items, result: not_sent(e) }),
     };
