@@ -6,6 +6,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     // CRC checks off, so the fuzzer can reach past them.
-    let limits = DecodeLimits { max_decompressed: 1 << 20, verify_crc: false };
+    let limits = DecodeLimits { max_decompressed: 1 << 20, max_decompressed_total: 4 << 20, verify_crc: false };
     let _ = RecordSet::parse(Bytes::copy_from_slice(data), &limits);
 });

@@ -210,7 +210,12 @@ fn read_field_value(f: &Field) -> String {
     let null_err = format!("return Err(DecodeError::UnexpectedNull {{ field: {name:?} }})");
     if let Some(elem) = f.array_of() {
         let body = format!(
-            "{{ let mut v = Vec::with_capacity(n.min(r.remaining())); for _ in 0..n {{ v.push({}); }} v }}",
+            // Pre-allocate no more memory than the bytes left could fill:
+            // a count checked only against the bytes left (one byte per
+            // element at least) would otherwise reserve its Rust size for
+            // each, e.g. 80 bytes per claimed one-byte broker entry.
+            "{{ let mut v = Vec::with_capacity(n.min(r.remaining() / std::mem::size_of::<{}>().max(1))); for _ in 0..n {{ v.push({}); }} v }}",
+            prim_rust(elem).unwrap_or(elem),
             read_one(elem, name)
         );
         let min = elem_min(elem);

@@ -490,11 +490,13 @@ async fn read_loop<R: AsyncRead + Unpin>(rd: R, io: Arc<Io>, addr: String) {
                 if deadline.is_some() {
                     // The oldest request is out of time: it fails with a
                     // timeout, everything else with the closed connection.
+                    // Closed first, so whoever hears of the timeout never
+                    // finds this connection still open.
                     let timed_out = io.lock().waiting.pop_front();
+                    io.close("closed after a request timed out".into(), &addr);
                     if let Some(w) = timed_out {
                         let _ = w.reply.send(Err(Error::Timeout("request")));
                     }
-                    io.close("closed after a request timed out".into(), &addr);
                     return;
                 }
             }

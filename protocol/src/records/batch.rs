@@ -110,7 +110,8 @@ impl Record {
         if count < 0 || count as usize > left / 2 {
             return Err(DecodeError::InvalidLength { what: "header count", length: i64::from(count) });
         }
-        let mut headers = Vec::with_capacity(count as usize);
+        // Reserve only what the bytes could fill in memory (see records).
+        let mut headers = Vec::with_capacity((count as usize).min(left / std::mem::size_of::<RecordHeader>()));
         for _ in 0..count {
             let key = varint_bytes(r, "header key")?.ok_or(DecodeError::UnexpectedNull { field: "header key" })?;
             let value = varint_bytes(r, "header value")?;
@@ -436,6 +437,12 @@ impl RecordBatch {
     /// Decodes exactly one batch occupying all of `data`, checking its CRC
     /// and decompressing within `limits`.
     pub fn decode(data: Bytes, limits: &DecodeLimits) -> Result<RecordBatch, DecodeError> {
+        Self::decode_counting(data, limits).map(|(b, _)| b)
+    }
+
+    /// [`decode`](Self::decode), also returning how many bytes the records
+    /// inflated to (0 when uncompressed), for a record set's total budget.
+    pub(crate) fn decode_counting(data: Bytes, limits: &DecodeLimits) -> Result<(RecordBatch, usize), DecodeError> {
         let full = data.clone();
         let mut r = Reader::new(data);
         let base_offset = r.i64()?;
@@ -475,22 +482,27 @@ impl RecordBatch {
             return Err(DecodeError::InvalidLength { what: "record count", length: i64::from(count) });
         }
         let codec = b.compression()?;
-        let mut recs = if codec == Compression::None {
-            r
+        let (mut recs, inflated) = if codec == Compression::None {
+            (r, 0)
         } else {
-            Reader::new(codec.decompress(&r.peek_rest(), limits.max_decompressed)?)
+            let out = codec.decompress(&r.peek_rest(), limits.max_decompressed)?;
+            let n = out.len();
+            (Reader::new(out), n)
         };
         if count as usize > recs.remaining() / MIN_RECORD_LEN {
             return Err(DecodeError::InvalidLength { what: "record count", length: i64::from(count) });
         }
-        b.records.reserve_exact(count as usize);
+        // The count is checked against the bytes at the minimum record
+        // size; reserve no more memory than those bytes (a Record is far
+        // larger than its minimal encoding), and grow if they really hold more.
+        b.records.reserve_exact((count as usize).min(recs.remaining() / std::mem::size_of::<Record>()));
         for _ in 0..count {
             b.records.push(Record::decode(&mut recs)?);
         }
         if !recs.is_empty() {
             return Err(DecodeError::Corrupt(format!("{} bytes after the last record of the batch", recs.remaining())));
         }
-        Ok(b)
+        Ok((b, inflated))
     }
 }
 

@@ -87,13 +87,20 @@ fn entries(data: &Bytes) -> Result<Vec<Bytes>, DecodeError> {
 /// Decodes one entry of a message set; a compressed wrapper is expanded to
 /// its inner messages with absolute offsets.
 pub fn decode_entry(data: Bytes, limits: &DecodeLimits) -> Result<Vec<LegacyMessage>, DecodeError> {
+    decode_entry_counting(data, limits).map(|(m, _)| m)
+}
+
+/// [`decode_entry`], also returning how many bytes a compressed wrapper
+/// inflated to (0 otherwise).
+pub(crate) fn decode_entry_counting(data: Bytes, limits: &DecodeLimits) -> Result<(Vec<LegacyMessage>, usize), DecodeError> {
     let msg = decode_one(data, limits)?;
     let codec = Compression::from_attributes(i16::from(msg.attributes))?;
     if codec == Compression::None {
-        return Ok(vec![msg]);
+        return Ok((vec![msg], 0));
     }
     let compressed = msg.value.clone().ok_or(DecodeError::Corrupt("compressed wrapper without a value".into()))?;
     let inner_set = codec.decompress(&compressed, limits.max_decompressed)?;
+    let inflated = inner_set.len();
     let mut inner = Vec::new();
     for e in entries(&inner_set)? {
         let m = decode_one(e, limits)?;
@@ -103,13 +110,17 @@ pub fn decode_entry(data: Bytes, limits: &DecodeLimits) -> Result<Vec<LegacyMess
         inner.push(m);
     }
     if msg.magic == 1 {
+        // Crafted offsets must not overflow: an absolute offset outside
+        // i64 is corrupt data.
+        let overflow = || DecodeError::Corrupt("legacy message offsets out of range".into());
         let last_relative = inner.last().map(|m| m.offset).unwrap_or(0);
+        let shift = msg.offset.checked_sub(last_relative).ok_or_else(overflow)?;
         for m in &mut inner {
-            m.offset += msg.offset - last_relative;
+            m.offset = m.offset.checked_add(shift).ok_or_else(overflow)?;
             if msg.attributes & LOG_APPEND_TIME_BIT != 0 {
                 m.timestamp = msg.timestamp;
             }
         }
     }
-    Ok(inner)
+    Ok((inner, inflated))
 }

@@ -26,6 +26,10 @@ use crate::error::DecodeError;
 pub struct DecodeLimits {
     /// The most bytes one compressed batch may inflate to.
     pub max_decompressed: usize,
+    /// The most bytes all compressed batches of one record set (one
+    /// partition of a fetch) may inflate to together: many small batches
+    /// each under `max_decompressed` must not add up without bound.
+    pub max_decompressed_total: usize,
     /// Whether to verify checksums (leave on; off only for benchmarks of
     /// the parser itself).
     pub verify_crc: bool,
@@ -35,7 +39,10 @@ impl Default for DecodeLimits {
     fn default() -> Self {
         // Kafka's default max.message.bytes is about 1 MiB; compressed data
         // of that size can legitimately inflate a lot, so allow 64 MiB.
-        DecodeLimits { max_decompressed: 64 * 1024 * 1024, verify_crc: true }
+        // A fetch partition is at most max.partition.fetch.bytes (1 MiB by
+        // default) of compressed data; 256 MiB of it inflated is already a
+        // compression ratio of 256.
+        DecodeLimits { max_decompressed: 64 * 1024 * 1024, max_decompressed_total: 256 * 1024 * 1024, verify_crc: true }
     }
 }
 
@@ -64,6 +71,7 @@ impl RecordSet {
     pub fn parse(data: Bytes, limits: &DecodeLimits) -> Result<RecordSet, DecodeError> {
         let mut set = RecordSet::default();
         let mut pos = 0usize;
+        let mut left = limits.max_decompressed_total;
         while pos < data.len() {
             let rest = &data[pos..];
             // Both formats start with offset int64, length int32, and have
@@ -82,11 +90,29 @@ impl RecordSet {
                 break;
             }
             let one = data.slice(pos..pos + total);
-            match rest[16] {
-                2 => set.batches.push(Batch::V2(RecordBatch::decode(one, limits)?)),
-                0 | 1 => set.batches.push(Batch::Legacy(legacy::decode_entry(one, limits)?)),
+            // This batch may inflate to what is left of the total budget.
+            let this = DecodeLimits { max_decompressed: limits.max_decompressed.min(left), ..*limits };
+            let over_total = |e: DecodeError| {
+                if this.max_decompressed < limits.max_decompressed && matches!(e, DecodeError::Compression(_)) {
+                    DecodeError::Compression(format!("the record set inflates past its total limit of {} bytes", limits.max_decompressed_total))
+                } else {
+                    e
+                }
+            };
+            let inflated = match rest[16] {
+                2 => {
+                    let (b, n) = RecordBatch::decode_counting(one, &this).map_err(over_total)?;
+                    set.batches.push(Batch::V2(b));
+                    n
+                }
+                0 | 1 => {
+                    let (m, n) = legacy::decode_entry_counting(one, &this).map_err(over_total)?;
+                    set.batches.push(Batch::Legacy(m));
+                    n
+                }
                 m => return Err(DecodeError::Corrupt(format!("unknown magic {m}"))),
-            }
+            };
+            left = left.saturating_sub(inflated);
             pos += total;
         }
         Ok(set)
