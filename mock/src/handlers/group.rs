@@ -10,7 +10,8 @@ use ferrokafka_protocol::messages::*;
 use ferrokafka_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 
 use super::{errors, Ctx, Pending, Reply};
-use crate::state::group::{CommittedOffset, GroupWait, JoinError, JoinParams, Joined, Rebalance, Synced};
+use crate::state::group::CommittedOffset;
+use crate::state::group_coordinator::{GroupWait, JoinError, JoinParams, Joined, Rebalance, Synced};
 use crate::state::{Cluster, GROUP_KEY};
 
 /// Whether this module handles `api`.

@@ -14,7 +14,7 @@ use ferrokafka_protocol::header::RequestHeader;
 use ferrokafka_protocol::{ApiKey, RequestBody, ResponseBody};
 
 use crate::config::MockConfig;
-use crate::state::group::GroupWait;
+use crate::state::group_coordinator::GroupWait;
 use crate::state::Cluster;
 
 pub use fetch::FetchWait;

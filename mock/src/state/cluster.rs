@@ -9,10 +9,10 @@ use ferrokafka_protocol::bytes::Bytes;
 use ferrokafka_protocol::wire::Uuid;
 use ferrokafka_protocol::ErrorCode;
 
+use super::clock::now_ms;
 use super::fetch_session::FetchSessions;
 use super::group::{CommittedOffset, Group};
 use super::log::{LogRules, PartitionLog};
-use super::now_ms;
 use super::txn::TxnCoordinator;
 use crate::config::MockConfig;
 use crate::faults::Faults;

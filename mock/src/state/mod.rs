@@ -1,7 +1,12 @@
 //! The cluster's state and the operations on it: brokers and topics
-//! ([`cluster`]), partition logs ([`log`]), consumer groups and their
-//! offsets ([`group`]), transactions ([`txn`]) and fetch sessions
+//! ([`cluster`]), partition logs ([`log`]), consumer groups ([`group`], the
+//! coordinator's operations in [`group_coordinator`]), transactions
+//! ([`txn`], operations in [`txn_coordinator`]) and fetch sessions
 //! ([`fetch_session`]).
+//!
+//! Within the layer, too, imports go one way: `log`, `group`, `txn` and
+//! `fetch_session` know nothing of the cluster; `cluster` holds them; the
+//! two coordinators' modules add operations to the cluster.
 //!
 //! Operations take and return plain values (names, ids, offsets, record
 //! bytes) and fail with an [`ErrorCode`](ferrokafka_protocol::ErrorCode),
@@ -10,20 +15,16 @@
 //! handlers' business: nothing here imports `handlers` or `server`, nor
 //! the request and response message types.
 
+mod clock;
 pub mod cluster;
 pub mod fetch_session;
 pub mod group;
+pub mod group_coordinator;
 pub mod log;
 pub mod txn;
-
-use std::time::{SystemTime, UNIX_EPOCH};
+pub mod txn_coordinator;
 
 pub use cluster::{BrokerInfo, Cluster, NewTopic};
-
-/// Milliseconds since the Unix epoch: the broker's clock.
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 /// Key types of FindCoordinator: which coordinator a key belongs to.
 pub const GROUP_KEY: i8 = 0;
