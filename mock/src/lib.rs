@@ -27,14 +27,11 @@
 
 #![warn(missing_docs)]
 
-mod cluster;
 mod config;
 mod faults;
-mod group;
 mod handlers;
-mod log;
 mod server;
-mod txn;
+mod state;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -48,8 +45,8 @@ use tokio::task::JoinHandle;
 pub use config::MockConfig;
 pub use faults::FaultAction;
 
-use cluster::{BrokerInfo, Cluster};
 use server::{BrokerRuntime, Shared};
+use state::{BrokerInfo, Cluster};
 
 /// Which coordinator a key belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,9 +16,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::cluster::Cluster;
 use crate::faults::FaultAction;
 use crate::handlers::{self, Ctx, Reply};
+use crate::state::Cluster;
 
 /// State shared by every task of a cluster.
 pub struct Shared {
@@ -82,9 +82,7 @@ pub fn start_ticker(shared: Arc<Shared>) -> JoinHandle<()> {
         loop {
             every.tick().await;
             {
-                let mut c = shared.lock();
-                crate::txn::tick(&mut c);
-                crate::group::tick(&mut c);
+                shared.lock().tick();
             }
             shared.changed.notify_waiters();
         }
@@ -122,7 +120,7 @@ async fn serve(shared: Arc<Shared>, broker: i32, mut stream: TcpStream, mut paus
         // An unknown API key or an undecodable header: Kafka closes the connection.
         let Ok((header, api)) = RequestHeader::decode(&mut r) else { return };
         let version = header.api_version;
-        let range = shared.lock().api_range(api);
+        let range = handlers::api_range(&shared.lock().config, api);
         let supported = range.is_some_and(|(min, max)| version >= min && version <= max);
         let response = if !supported {
             if api != ApiKey::ApiVersions {

@@ -12,47 +12,19 @@ use ferrokafka_protocol::wire::Uuid;
 use ferrokafka_protocol::ErrorCode;
 
 use super::Ctx;
-use crate::cluster::{valid_topic_name, Cluster};
-
-/// Topic configs the mock knows, with Kafka's defaults.
-const TOPIC_DEFAULTS: &[(&str, &str)] = &[
-    ("cleanup.policy", "delete"),
-    ("compression.type", "producer"),
-    ("max.message.bytes", "1048588"),
-    ("message.timestamp.type", "CreateTime"),
-    ("min.insync.replicas", "1"),
-    ("retention.bytes", "-1"),
-    ("retention.ms", "604800000"),
-    ("segment.bytes", "1073741824"),
-];
+use crate::state::{Cluster, NewTopic};
 
 pub fn create_topics(cluster: &mut Cluster, ctx: &Ctx, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let v = ctx.version();
     let mut resp = CreateTopicsResponse::default();
-    let brokers = cluster.brokers.len() as i16;
     for t in req.topics {
         let mut r = create_topics_response::CreatableTopicResult { name: t.name.clone(), ..Default::default() };
         let partitions = if t.num_partitions == -1 { cluster.config.default_partitions } else { t.num_partitions };
         let rf = if t.replication_factor == -1 { 1 } else { t.replication_factor };
         let configs: BTreeMap<String, String> =
             t.configs.iter().filter_map(|c| c.value.clone().map(|v| (c.name.clone(), v))).collect();
-        let outcome = if !valid_topic_name(&t.name) {
-            Err(ErrorCode::INVALID_TOPIC_EXCEPTION)
-        } else if cluster.topics.contains_key(&t.name) {
-            Err(ErrorCode::TOPIC_ALREADY_EXISTS)
-        } else if rf <= 0 || rf > brokers {
-            Err(ErrorCode::INVALID_REPLICATION_FACTOR)
-        } else if partitions <= 0 && t.assignments.is_empty() {
-            Err(ErrorCode::INVALID_PARTITIONS)
-        } else if let Some(bad) = configs.keys().find(|k| !TOPIC_DEFAULTS.iter().any(|(n, _)| n == k)) {
-            let _ = bad;
-            Err(ErrorCode::INVALID_CONFIG)
-        } else if v >= 1 && req.validate_only {
-            Ok(())
-        } else {
-            let count = if t.assignments.is_empty() { partitions } else { t.assignments.len() as i32 };
-            cluster.create_topic(&t.name, count, configs)
-        };
+        let new = NewTopic { name: t.name.clone(), partitions, replication_factor: rf, assignments: t.assignments.len(), configs };
+        let outcome = cluster.create_topic_checked(new, v >= 1 && req.validate_only);
         match outcome {
             Err(e) => {
                 r.error_code = e.0;
@@ -92,7 +64,7 @@ pub fn delete_topics(cluster: &mut Cluster, ctx: &Ctx, req: DeleteTopicsRequest)
         let mut r = delete_topics_response::DeletableTopicResult { name: name.clone(), ..Default::default() };
         match resolved {
             Some((n, tid)) => {
-                cluster.topics.remove(&n);
+                cluster.delete_topic(&n);
                 if v >= 6 {
                     r.topic_id = tid;
                     r.name = Some(n);
@@ -113,15 +85,7 @@ pub fn delete_topics(cluster: &mut Cluster, ctx: &Ctx, req: DeleteTopicsRequest)
 pub fn create_partitions(cluster: &mut Cluster, _ctx: &Ctx, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
     let mut resp = CreatePartitionsResponse::default();
     for t in req.topics {
-        let outcome = if req.validate_only {
-            match cluster.topics.get(&t.name) {
-                None => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
-                Some(topic) if t.count <= topic.partitions.len() as i32 => Err(ErrorCode::INVALID_PARTITIONS),
-                Some(_) => Ok(()),
-            }
-        } else {
-            cluster.grow_topic(&t.name, t.count)
-        };
+        let outcome = cluster.grow_topic(&t.name, t.count, req.validate_only);
         let mut r = create_partitions_response::CreatePartitionsTopicResult { name: t.name, ..Default::default() };
         if let Err(e) = outcome {
             r.error_code = e.0;
@@ -138,18 +102,9 @@ pub fn delete_records(cluster: &mut Cluster, ctx: &Ctx, req: DeleteRecordsReques
         let mut tr = delete_records_response::DeleteRecordsTopicResult { name: t.name.clone(), ..Default::default() };
         for p in t.partitions {
             let mut pr = delete_records_response::DeleteRecordsPartitionResult { partition_index: p.partition_index, low_watermark: -1, ..Default::default() };
-            match cluster.partition_mut(&t.name, p.partition_index) {
-                None => pr.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0,
-                Some(part) if part.leader != ctx.broker => pr.error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER.0,
-                Some(part) => {
-                    let target = if p.offset == -1 { part.log.high_watermark() } else { p.offset };
-                    if target < 0 || target > part.log.high_watermark() {
-                        pr.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.0;
-                    } else {
-                        part.log.delete_before(target);
-                        pr.low_watermark = part.log.log_start_offset;
-                    }
-                }
+            match cluster.delete_records(&t.name, p.partition_index, ctx.broker, p.offset) {
+                Ok(low) => pr.low_watermark = low,
+                Err(e) => pr.error_code = e.0,
             }
             tr.partitions.push(pr);
         }
@@ -170,15 +125,7 @@ pub fn describe_configs(cluster: &Cluster, ctx: &Ctx, req: DescribeConfigsReques
             ..Default::default()
         };
         let entries: Option<Vec<(String, String, bool)>> = match r.resource_type {
-            TOPIC => cluster.topics.get(&r.resource_name).map(|t| {
-                TOPIC_DEFAULTS
-                    .iter()
-                    .map(|(k, d)| match t.configs.get(*k) {
-                        Some(val) => (k.to_string(), val.clone(), false),
-                        None => (k.to_string(), d.to_string(), true),
-                    })
-                    .collect()
-            }),
+            TOPIC => cluster.topic_configs(&r.resource_name),
             BROKER => Some(vec![
                 ("auto.create.topics.enable".into(), cluster.config.auto_create_topics.to_string(), true),
                 ("num.partitions".into(), cluster.config.default_partitions.to_string(), true),

@@ -101,7 +101,7 @@ pub fn error_response(req: &RequestBody, version: i16, code: ErrorCode) -> Optio
         RequestBody::InitProducerId(_) => {
             ResponseBody::InitProducerId(InitProducerIdResponse { error_code: e, producer_id: -1, producer_epoch: -1, ..Default::default() })
         }
-        RequestBody::AddPartitionsToTxn(r) => ResponseBody::AddPartitionsToTxn(crate::txn::add_partitions_error(r, version, code)),
+        RequestBody::AddPartitionsToTxn(r) => ResponseBody::AddPartitionsToTxn(super::txn::add_partitions_error(r, version, code)),
         RequestBody::AddOffsetsToTxn(_) => ResponseBody::AddOffsetsToTxn(AddOffsetsToTxnResponse { error_code: e, ..Default::default() }),
         RequestBody::EndTxn(_) => ResponseBody::EndTxn(EndTxnResponse { error_code: e, ..Default::default() }),
         RequestBody::TxnOffsetCommit(r) => ResponseBody::TxnOffsetCommit(TxnOffsetCommitResponse {

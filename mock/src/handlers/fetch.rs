@@ -1,6 +1,7 @@
 //! Fetch (long poll, isolation levels, aborted-transaction lists),
 //! ListOffsets and OffsetForLeaderEpoch.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use ferrokafka_protocol::bytes::BytesMut;
@@ -12,30 +13,17 @@ use ferrokafka_protocol::wire::Uuid;
 use ferrokafka_protocol::{ErrorCode, ResponseBody};
 
 use super::{Ctx, Pending, Reply};
-use crate::cluster::{Cluster, Partition};
+use crate::state::fetch_session::{SessionKey, SessionRead};
+use crate::state::Cluster;
 
 const READ_COMMITTED: i8 = 1;
 
 /// A Fetch waiting for data.
 pub struct FetchWait {
+    /// The request, to be handled again.
     pub request: FetchRequest,
+    /// When to answer with what there is.
     pub deadline: Instant,
-}
-
-/// The leader-epoch check Kafka applies to fetches and offset look-ups.
-fn check_leader(p: &Partition, broker: i32, current_leader_epoch: i32) -> Result<(), ErrorCode> {
-    if p.leader != broker {
-        return Err(ErrorCode::NOT_LEADER_OR_FOLLOWER);
-    }
-    if current_leader_epoch >= 0 {
-        if current_leader_epoch > p.log.leader_epoch {
-            return Err(ErrorCode::UNKNOWN_LEADER_EPOCH);
-        }
-        if current_leader_epoch < p.log.leader_epoch {
-            return Err(ErrorCode::FENCED_LEADER_EPOCH);
-        }
-    }
-    Ok(())
 }
 
 fn resolve_topic(cluster: &Cluster, v: i16, name: &str, id: Uuid) -> Result<String, ErrorCode> {
@@ -62,24 +50,17 @@ struct Want {
     requested: bool,
 }
 
-/// The key of a partition in a fetch session.
-type SessionKey = (String, Uuid, i32);
+impl Want {
+    /// The partition's key in a fetch session.
+    fn key(&self) -> SessionKey {
+        (self.topic.clone(), self.topic_id, self.partition)
+    }
 
-/// An incremental fetch session (KIP-227): the partitions a client fetches
-/// and what it was last told about each.
-#[derive(Debug, Clone)]
-pub struct FetchSession {
-    pub broker: i32,
-    /// The epoch the next request must carry.
-    pub epoch: i32,
-    /// Partition -> (fetch offset, max bytes, last high watermark, last
-    /// stable offset, log start offset sent).
-    pub partitions: std::collections::BTreeMap<SessionKey, (i64, i32, i64, i64, i64)>,
+    /// The partition as a fetch session keeps it.
+    fn session_read(&self) -> SessionRead {
+        (self.key(), self.fetch_offset, self.max_bytes)
+    }
 }
-
-/// At most this many sessions are kept per cluster; beyond that new
-/// sessions are refused (session id 0), as a broker with a full cache does.
-const MAX_SESSIONS: usize = 1000;
 
 fn wants_from_request(req: &FetchRequest, v: i16) -> Vec<Want> {
     req.topics
@@ -107,62 +88,41 @@ pub fn fetch(cluster: &mut Cluster, ctx: &Ctx, req: FetchRequest, deadline_passe
             (0, -1) => (wants_from_request(&req, v), 0, false),
             (id, -1) => {
                 // The client closes its session with a full fetch.
-                cluster.fetch_sessions.remove(&id);
+                cluster.fetch_sessions.close(id);
                 (wants_from_request(&req, v), 0, false)
             }
             (id, 0) => {
                 // A full fetch that (re)creates a session.
                 if id != 0 {
-                    cluster.fetch_sessions.remove(&id);
+                    cluster.fetch_sessions.close(id);
                 }
                 let wants = wants_from_request(&req, v);
-                let new_id = if cluster.fetch_sessions.len() < MAX_SESSIONS {
-                    cluster.next_fetch_session += 1;
-                    let sid = cluster.next_fetch_session;
-                    let partitions = wants
-                        .iter()
-                        .map(|w| ((w.topic.clone(), w.topic_id, w.partition), (w.fetch_offset, w.max_bytes, i64::MIN, i64::MIN, i64::MIN)))
-                        .collect();
-                    cluster.fetch_sessions.insert(sid, FetchSession { broker: ctx.broker, epoch: 0, partitions });
-                    sid
-                } else {
-                    0
-                };
+                let new_id = cluster.fetch_sessions.open(ctx.broker, wants.iter().map(Want::session_read));
                 (wants, new_id, false)
             }
             (id, epoch) => {
-                let Some(sess) = cluster.fetch_sessions.get_mut(&id).filter(|s| s.broker == ctx.broker) else {
-                    resp.error_code = ErrorCode::FETCH_SESSION_ID_NOT_FOUND.0;
-                    return Reply::Response(ResponseBody::Fetch(resp));
-                };
-                if epoch != sess.epoch + 1 {
-                    resp.error_code = ErrorCode::INVALID_FETCH_SESSION_EPOCH.0;
-                    return Reply::Response(ResponseBody::Fetch(resp));
-                }
-                // Apply the request's changes (idempotent, so a re-polled
-                // long-poll fetch applies them again harmlessly).
-                for w in wants_from_request(&req, v) {
-                    let key = (w.topic.clone(), w.topic_id, w.partition);
-                    let last = sess.partitions.get(&key).map(|e| (e.2, e.3, e.4)).unwrap_or((i64::MIN, i64::MIN, i64::MIN));
-                    sess.partitions.insert(key, (w.fetch_offset, w.max_bytes, last.0, last.1, last.2));
-                }
-                for f in &req.forgotten_topics_data {
-                    for p in &f.partitions {
-                        sess.partitions.remove(&(f.topic.clone(), f.topic_id, *p));
+                let named = wants_from_request(&req, v);
+                let forgotten = req.forgotten_topics_data.iter().flat_map(|f| f.partitions.iter().map(move |p| (f.topic.clone(), f.topic_id, *p)));
+                // Applying the changes is idempotent, so a re-polled
+                // long-poll fetch applies them again harmlessly.
+                let reads = match cluster.fetch_sessions.update(id, ctx.broker, epoch, named.iter().map(Want::session_read), forgotten) {
+                    Ok(reads) => reads,
+                    Err(e) => {
+                        resp.error_code = e.0;
+                        return Reply::Response(ResponseBody::Fetch(resp));
                     }
-                }
-                let requested: std::collections::HashSet<SessionKey> = wants_from_request(&req, v).into_iter().map(|w| (w.topic, w.topic_id, w.partition)).collect();
-                let wants = sess
-                    .partitions
-                    .iter()
-                    .map(|((topic, id, p), (offset, max, _, _, _))| Want {
-                        topic: topic.clone(),
-                        topic_id: *id,
-                        partition: *p,
-                        fetch_offset: *offset,
-                        max_bytes: *max,
+                };
+                let requested: HashSet<SessionKey> = named.into_iter().map(|w| w.key()).collect();
+                let wants = reads
+                    .into_iter()
+                    .map(|(key, fetch_offset, max_bytes)| Want {
+                        requested: requested.contains(&key),
+                        topic: key.0,
+                        topic_id: key.1,
+                        partition: key.2,
+                        fetch_offset,
+                        max_bytes,
                         current_leader_epoch: -1,
-                        requested: requested.contains(&(topic.clone(), *id, *p)),
                     })
                     .collect();
                 (wants, id, true)
@@ -179,8 +139,14 @@ pub fn fetch(cluster: &mut Cluster, ctx: &Ctx, req: FetchRequest, deadline_passe
     for w in wants {
         let name = resolve_topic(cluster, v, &w.topic, w.topic_id);
         let mut pr = fetch_response::PartitionData { partition_index: w.partition, high_watermark: -1, ..Default::default() };
-        let part = name.as_ref().map_err(|e| *e).and_then(|n| cluster.partition(n, w.partition).ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
-        match part.and_then(|part| check_leader(part, ctx.broker, w.current_leader_epoch).map(|_| part)) {
+        let readable = name
+            .as_ref()
+            .map_err(|e| *e)
+            .and_then(|n| cluster.led_partition(n, w.partition, ctx.broker, w.current_leader_epoch))
+            .and_then(|part| part.log.check_fetch_offset(w.fetch_offset).map(|()| &part.log));
+        // Kafka answers every error, an out-of-range fetch included
+        // (captured: errors/00570), with no watermarks at all.
+        match readable {
             Err(e) => {
                 any_error = true;
                 pr.error_code = e.0;
@@ -197,8 +163,7 @@ pub fn fetch(cluster: &mut Cluster, ctx: &Ctx, req: FetchRequest, deadline_passe
                     pr.log_start_offset = -1;
                 }
             }
-            Ok(part) => {
-                let log = &part.log;
+            Ok(log) => {
                 pr.high_watermark = log.high_watermark();
                 if v >= 4 {
                     pr.last_stable_offset = log.last_stable_offset();
@@ -206,38 +171,24 @@ pub fn fetch(cluster: &mut Cluster, ctx: &Ctx, req: FetchRequest, deadline_passe
                 if v >= 5 {
                     pr.log_start_offset = log.log_start_offset;
                 }
-                if w.fetch_offset < log.log_start_offset || w.fetch_offset > log.high_watermark() {
-                    // Kafka answers an out-of-range fetch with no
-                    // watermarks at all (captured: errors/00570).
-                    any_error = true;
-                    pr.error_code = ErrorCode::OFFSET_OUT_OF_RANGE.0;
-                    pr.high_watermark = -1;
-                    if v >= 4 {
-                        pr.last_stable_offset = -1;
-                    }
-                    if v >= 5 {
-                        pr.log_start_offset = -1;
-                    }
-                } else {
-                    let upper = if isolation == READ_COMMITTED { log.last_stable_offset() } else { log.high_watermark() };
-                    let limit = (w.max_bytes.max(0) as usize).min(budget);
-                    let batches = if limit == 0 && total > 0 { Vec::new() } else { log.read(w.fetch_offset, upper, limit) };
-                    let mut buf = BytesMut::new();
-                    for b in &batches {
-                        buf.extend_from_slice(b);
-                    }
-                    total += buf.len();
-                    budget = budget.saturating_sub(buf.len());
-                    if v >= 4 && isolation == READ_COMMITTED {
-                        pr.aborted_transactions = Some(
-                            log.aborted_in(w.fetch_offset, upper)
-                                .into_iter()
-                                .map(|a| fetch_response::AbortedTransaction { producer_id: a.producer_id, first_offset: a.first_offset, ..Default::default() })
-                                .collect(),
-                        );
-                    }
-                    pr.records = Some(buf.freeze());
+                let upper = if isolation == READ_COMMITTED { log.last_stable_offset() } else { log.high_watermark() };
+                let limit = (w.max_bytes.max(0) as usize).min(budget);
+                let batches = if limit == 0 && total > 0 { Vec::new() } else { log.read(w.fetch_offset, upper, limit) };
+                let mut buf = BytesMut::new();
+                for b in &batches {
+                    buf.extend_from_slice(b);
                 }
+                total += buf.len();
+                budget = budget.saturating_sub(buf.len());
+                if v >= 4 && isolation == READ_COMMITTED {
+                    pr.aborted_transactions = Some(
+                        log.aborted_in(w.fetch_offset, upper)
+                            .into_iter()
+                            .map(|a| fetch_response::AbortedTransaction { producer_id: a.producer_id, first_offset: a.first_offset, ..Default::default() })
+                            .collect(),
+                    );
+                }
+                pr.records = Some(buf.freeze());
             }
         }
         answers.push((w, pr));
@@ -246,22 +197,19 @@ pub fn fetch(cluster: &mut Cluster, ctx: &Ctx, req: FetchRequest, deadline_passe
     if !enough && !any_error && !deadline_passed && req.max_wait_ms > 0 {
         if !incremental && session != 0 {
             // The session is created by the answer; a re-poll makes it anew.
-            cluster.fetch_sessions.remove(&session);
+            cluster.fetch_sessions.close(session);
         }
         let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms as u64);
         return Reply::Wait(Pending::Fetch(FetchWait { request: req, deadline }));
     }
     // Answering: an incremental session reports only what changed, and
     // remembers what it told the client.
-    if let Some(sess) = cluster.fetch_sessions.get_mut(&session) {
-        sess.epoch = if incremental { sess.epoch + 1 } else { 0 };
+    let keys: Vec<SessionKey> = answers.iter().map(|(w, _)| w.key()).collect();
+    let marks = answers.iter().map(|(_, pr)| (pr.high_watermark, pr.last_stable_offset, pr.log_start_offset));
+    if let Some(changed) = cluster.fetch_sessions.answered(session, incremental, keys.iter().zip(marks)) {
+        let mut changed = changed.into_iter();
         answers.retain(|(w, pr)| {
-            let key = (w.topic.clone(), w.topic_id, w.partition);
-            let Some(entry) = sess.partitions.get_mut(&key) else { return true };
-            let changed = (entry.2, entry.3, entry.4) != (pr.high_watermark, pr.last_stable_offset, pr.log_start_offset);
-            entry.2 = pr.high_watermark;
-            entry.3 = pr.last_stable_offset;
-            entry.4 = pr.log_start_offset;
+            let changed = changed.next().unwrap_or(true);
             let has_data = pr.records.as_ref().is_some_and(|r| !r.is_empty());
             !incremental || w.requested || changed || has_data || pr.error_code != 0
         });
@@ -294,11 +242,7 @@ pub fn list_offsets(cluster: &Cluster, ctx: &Ctx, req: ListOffsetsRequest) -> Li
         for p in t.partitions {
             let mut pr = list_offsets_response::ListOffsetsPartitionResponse { partition_index: p.partition_index, ..Default::default() };
             let epoch = if v >= 4 { p.current_leader_epoch } else { -1 };
-            let found = cluster
-                .partition(&t.name, p.partition_index)
-                .ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
-                .and_then(|part| check_leader(part, ctx.broker, epoch).map(|_| part));
-            match found {
+            match cluster.led_partition(&t.name, p.partition_index, ctx.broker, epoch) {
                 Err(e) => {
                     pr.error_code = e.0;
                     if v >= 1 {
@@ -308,14 +252,11 @@ pub fn list_offsets(cluster: &Cluster, ctx: &Ctx, req: ListOffsetsRequest) -> Li
                 }
                 Ok(part) => {
                     let log = &part.log;
-                    let latest = if isolation == READ_COMMITTED { log.last_stable_offset() } else { log.high_watermark() };
-                    let (offset, ts) = match p.timestamp {
-                        -2 => (log.log_start_offset, -1),
-                        -1 => (latest, -1),
-                        -3 if v >= 7 => log.max_timestamp().unwrap_or((latest, -1)),
-                        ts if ts >= 0 => log.offset_for_timestamp(ts).filter(|(o, _)| *o < latest).unwrap_or((-1, -1)),
-                        _ => {
-                            pr.error_code = ErrorCode::INVALID_REQUEST.0;
+                    // The max-timestamp query (-3) came with v7.
+                    let (offset, ts) = match log.list_offset(p.timestamp, isolation == READ_COMMITTED, v >= 7) {
+                        Ok(found) => found,
+                        Err(e) => {
+                            pr.error_code = e.0;
                             (-1, -1)
                         }
                     };
@@ -345,11 +286,7 @@ pub fn offset_for_leader_epoch(cluster: &Cluster, ctx: &Ctx, req: OffsetForLeade
         for p in t.partitions {
             let mut pr = offset_for_leader_epoch_response::EpochEndOffset { partition: p.partition, end_offset: -1, ..Default::default() };
             let epoch = if v >= 2 { p.current_leader_epoch } else { -1 };
-            match cluster
-                .partition(&t.topic, p.partition)
-                .ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
-                .and_then(|part| check_leader(part, ctx.broker, epoch).map(|_| part))
-            {
+            match cluster.led_partition(&t.topic, p.partition, ctx.broker, epoch) {
                 Err(e) => pr.error_code = e.0,
                 Ok(part) => {
                     let (e, end) = part.log.end_offset_for_epoch(p.leader_epoch);

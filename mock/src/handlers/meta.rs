@@ -7,7 +7,8 @@ use ferrokafka_protocol::messages::{
 use ferrokafka_protocol::{ApiKey, ErrorCode};
 
 use super::Ctx;
-use crate::cluster::Cluster;
+use crate::state::cluster::valid_topic_name;
+use crate::state::Cluster;
 
 pub fn api_versions(cluster: &Cluster, ctx: &Ctx, req: &ApiVersionsRequest) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
@@ -19,7 +20,7 @@ pub fn api_versions(cluster: &Cluster, ctx: &Ctx, req: &ApiVersionsRequest) -> A
         return resp;
     }
     for &api in ApiKey::ALL {
-        if let Some((min, max)) = cluster.api_range(api) {
+        if let Some((min, max)) = super::api_range(&cluster.config, api) {
             if min <= max {
                 resp.api_keys.push(api_versions_response::ApiVersion {
                     api_key: api as i16,
@@ -103,7 +104,7 @@ pub fn metadata(cluster: &mut Cluster, ctx: &Ctx, req: MetadataRequest) -> Metad
         let mut t = metadata_response::MetadataResponseTopic { name: Some(name.clone()), ..Default::default() };
         match cluster.topics.get(&name) {
             None => {
-                t.error_code = if crate::cluster::valid_topic_name(&name) {
+                t.error_code = if valid_topic_name(&name) {
                     ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0
                 } else {
                     ErrorCode::INVALID_TOPIC_EXCEPTION.0

@@ -1,19 +1,23 @@
 //! Request handlers: one function per API, each taking the cluster state
-//! under its lock and returning the response Kafka would give.
+//! under its lock, calling its operations with what the request says (as
+//! the request's version means it) and shaping the answer Kafka would give.
 
 mod admin;
 pub mod errors;
 mod fetch;
+mod group;
 mod meta;
 mod produce;
+mod txn;
 
 use ferrokafka_protocol::header::RequestHeader;
 use ferrokafka_protocol::{ApiKey, RequestBody, ResponseBody};
 
-use crate::cluster::Cluster;
 use crate::config::MockConfig;
+use crate::state::group_coordinator::GroupWait;
+use crate::state::Cluster;
 
-pub use fetch::{FetchSession, FetchWait};
+pub use fetch::FetchWait;
 
 /// What the connection should do with a handled request.
 pub enum Reply {
@@ -31,7 +35,7 @@ pub enum Pending {
     /// A long-polling Fetch.
     Fetch(FetchWait),
     /// A JoinGroup or SyncGroup.
-    Group(crate::group::GroupWait),
+    Group(GroupWait),
 }
 
 impl Pending {
@@ -44,20 +48,16 @@ impl Pending {
     }
 }
 
-fn group_reply(r: crate::group::GroupReply) -> Reply {
-    match r {
-        crate::group::GroupReply::Now(resp) => Reply::Response(resp),
-        crate::group::GroupReply::Wait(w) => Reply::Wait(Pending::Group(w)),
-    }
-}
-
 /// Who is asking.
 pub struct Ctx<'a> {
+    /// The broker the request came to.
     pub broker: i32,
+    /// The request's header.
     pub header: &'a RequestHeader,
 }
 
 impl Ctx<'_> {
+    /// The request's version.
     pub fn version(&self) -> i16 {
         self.header.api_version
     }
@@ -96,8 +96,17 @@ fn implemented(api: ApiKey) -> bool {
             | ApiKey::FindCoordinator
             | ApiKey::InitProducerId
             | ApiKey::SaslHandshake
-    ) || crate::txn::handles(api)
-        || crate::group::handles(api)
+    ) || txn::handles(api)
+        || group::handles(api)
+}
+
+/// The API range the mock advertises: the configured one, else
+/// [`supported_range`]; `None` hides the API.
+pub fn api_range(config: &MockConfig, api: ApiKey) -> Option<(i16, i16)> {
+    match config.api_versions.get(&api) {
+        Some(r) => *r,
+        None => Some(supported_range(api, config)),
+    }
 }
 
 /// Handles one request.
@@ -113,8 +122,8 @@ pub fn dispatch(cluster: &mut Cluster, ctx: &Ctx, body: RequestBody) -> Reply {
             None => return Reply::Nothing,
         },
         R::Fetch(r) => return fetch::fetch(cluster, ctx, r, false),
-        R::JoinGroup(r) => return group_reply(crate::group::join_group(cluster, ctx, r)),
-        R::SyncGroup(r) => return group_reply(crate::group::sync_group(cluster, ctx, r)),
+        R::JoinGroup(r) => return group::join_group(cluster, ctx, r),
+        R::SyncGroup(r) => return group::sync_group(cluster, ctx, r),
         R::ListOffsets(r) => ResponseBody::ListOffsets(fetch::list_offsets(cluster, ctx, r)),
         R::OffsetForLeaderEpoch(r) => ResponseBody::OffsetForLeaderEpoch(fetch::offset_for_leader_epoch(cluster, ctx, r)),
         R::CreateTopics(r) => ResponseBody::CreateTopics(admin::create_topics(cluster, ctx, r)),
@@ -122,11 +131,11 @@ pub fn dispatch(cluster: &mut Cluster, ctx: &Ctx, body: RequestBody) -> Reply {
         R::CreatePartitions(r) => ResponseBody::CreatePartitions(admin::create_partitions(cluster, ctx, r)),
         R::DeleteRecords(r) => ResponseBody::DeleteRecords(admin::delete_records(cluster, ctx, r)),
         R::DescribeConfigs(r) => ResponseBody::DescribeConfigs(admin::describe_configs(cluster, ctx, r)),
-        R::InitProducerId(r) => ResponseBody::InitProducerId(crate::txn::init_producer_id(cluster, ctx, r)),
+        R::InitProducerId(r) => ResponseBody::InitProducerId(txn::init_producer_id(cluster, ctx, r)),
         other => {
-            if let Some(resp) = crate::txn::dispatch(cluster, ctx, &other) {
+            if let Some(resp) = txn::dispatch(cluster, ctx, &other) {
                 resp
-            } else if let Some(resp) = crate::group::dispatch(cluster, ctx, &other) {
+            } else if let Some(resp) = group::dispatch(cluster, ctx, &other) {
                 resp
             } else {
                 // Not advertised in ApiVersions, so a well-behaved client
@@ -153,6 +162,6 @@ pub fn poll(cluster: &mut Cluster, ctx: &Ctx, pending: Pending, deadline: bool) 
                 other => other,
             }
         }
-        Pending::Group(wait) => group_reply(crate::group::poll_wait(cluster, wait, ctx.version(), deadline)),
+        Pending::Group(wait) => group::poll(cluster, ctx, wait, deadline),
     }
 }

@@ -303,6 +303,32 @@ impl PartitionLog {
         best
     }
 
+    /// Whether a fetch may read from `offset`: between the log start and
+    /// the high watermark, else OFFSET_OUT_OF_RANGE.
+    pub fn check_fetch_offset(&self, offset: i64) -> Result<(), ErrorCode> {
+        if offset < self.log_start_offset || offset > self.high_watermark() {
+            return Err(ErrorCode::OFFSET_OUT_OF_RANGE);
+        }
+        Ok(())
+    }
+
+    /// ListOffsets for one partition: (offset, timestamp) for `timestamp`
+    /// -2 (earliest), -1 (latest: the last stable offset when
+    /// `read_committed`), -3 (the record with the largest timestamp, when
+    /// `max_timestamp_query` is allowed), or a time (the first record at or
+    /// after it, (-1, -1) if none below latest). Anything else is
+    /// INVALID_REQUEST.
+    pub fn list_offset(&self, timestamp: i64, read_committed: bool, max_timestamp_query: bool) -> Result<(i64, i64), ErrorCode> {
+        let latest = if read_committed { self.last_stable_offset() } else { self.high_watermark() };
+        Ok(match timestamp {
+            -2 => (self.log_start_offset, -1),
+            -1 => (latest, -1),
+            -3 if max_timestamp_query => self.max_timestamp().unwrap_or((latest, -1)),
+            ts if ts >= 0 => self.offset_for_timestamp(ts).filter(|(o, _)| *o < latest).unwrap_or((-1, -1)),
+            _ => return Err(ErrorCode::INVALID_REQUEST),
+        })
+    }
+
     /// A new leader: a new epoch, starting at the log end.
     pub fn bump_leader_epoch(&mut self) {
         self.leader_epoch += 1;
@@ -345,17 +371,7 @@ fn restamp(batch: &Bytes, base_offset: i64, leader_epoch: i32) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn batch(pid: i64, epoch: i16, seq: i32, n: usize, txn: bool) -> Bytes {
-        let mut b = RecordBatch::from_records((0..n).map(|i| (1000 + i as i64, None, Some(Bytes::from("v")), Vec::new())));
-        b.producer_id = pid;
-        b.producer_epoch = epoch;
-        b.base_sequence = seq;
-        b.set_transactional(txn);
-        let mut buf = BytesMut::new();
-        b.encode(&mut buf, None).unwrap();
-        buf.freeze()
-    }
+    use crate::state::testing::batch;
 
     fn ok(_: i64, _: i16) -> Result<(), ErrorCode> {
         Ok(())
