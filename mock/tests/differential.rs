@@ -585,7 +585,18 @@ async fn group_join_sync_heartbeat_and_leave(t: &Target) {
             ..Default::default()
         })
     };
-    let Some(ResponseBody::JoinGroup(r)) = a.send(join("")).await else { panic!() };
+    // A fresh Kafka may still be loading the group's offsets partition:
+    // COORDINATOR_LOAD_IN_PROGRESS and the like are retried for a while.
+    let deadline = Instant::now() + EVENTUALLY;
+    let r = loop {
+        let Some(ResponseBody::JoinGroup(r)) = a.send(join("")).await else { panic!() };
+        let code = ErrorCode(r.error_code);
+        if code.is_retriable() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        break r;
+    };
     assert_eq!(r.error_code, ErrorCode::MEMBER_ID_REQUIRED.0);
     let id = r.member_id;
     assert!(id.starts_with("mock-test-"), "client.id-<uuid>: {id}");
