@@ -14,7 +14,7 @@
 //! alone, or restarted from 0 under a locally bumped epoch once that
 //! partition is quiet. Other partitions never wait for it.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,7 @@ use super::accumulator::{close_batch, Accumulator};
 use super::batch::{OpenBatch, SealedBatch};
 use super::split::split_in_two;
 use super::config::ProducerConfig;
+use super::flushes::Flushes;
 use super::producer_id::Seam;
 use super::queue::{seq_add, Batch, PartitionQueue};
 use super::sequencing::{decide, Action, Answer, Facts, Later};
@@ -55,39 +56,6 @@ struct Refresh {
     running: bool,
     not_before: Option<Instant>,
     streak: u32,
-}
-
-/// Flush waiters, and how many batches of each hand-over order are still
-/// pending, so a flush finishes when every batch handed over before it is
-/// done, whatever was sent after it.
-#[derive(Default)]
-struct Flushes {
-    pending: BTreeMap<u64, u32>,
-    waiters: Vec<(u64, oneshot::Sender<()>)>,
-}
-
-impl Flushes {
-    fn add(&mut self, key: u64) {
-        *self.pending.entry(key).or_default() += 1;
-    }
-
-    fn done(&mut self, key: u64) {
-        if let Some(n) = self.pending.get_mut(&key) {
-            *n -= 1;
-            if *n == 0 {
-                self.pending.remove(&key);
-            }
-        }
-    }
-
-    fn answer(&mut self) {
-        let oldest = self.pending.keys().next().copied().unwrap_or(u64::MAX);
-        let (keep, done): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiters).into_iter().partition(|(mark, _)| *mark >= oldest);
-        self.waiters = keep;
-        for (_, w) in done {
-            let _ = w.send(());
-        }
-    }
 }
 
 pub(crate) struct Engine {
@@ -215,7 +183,7 @@ impl Engine {
             Cmd::Opened(tp, created) => self.lingers.push_back((created + self.cfg.linger, tp)),
             Cmd::Sealed(tp, sealed) => self.queue_batch(tp, sealed),
             // Everything handed over so far has an id up to next_id.
-            Cmd::Flush(tx) => self.flushes.waiters.push((self.next_id, tx)),
+            Cmd::Flush(tx) => self.flushes.wait(self.next_id, tx),
             Cmd::Close(tx) => self.close_waiter = Some(tx),
         }
     }
@@ -642,7 +610,7 @@ impl Engine {
     /// Answers the close waiter once everything is done; true when the
     /// engine should stop.
     fn finish_close(&mut self) -> bool {
-        if self.close_waiter.is_none() || !self.flushes.pending.is_empty() || !self.acc.is_empty() {
+        if self.close_waiter.is_none() || !self.flushes.is_idle() || !self.acc.is_empty() {
             return false;
         }
         if let Some(w) = self.close_waiter.take() {

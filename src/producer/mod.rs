@@ -57,6 +57,7 @@ mod accumulator;
 mod batch;
 mod config;
 mod engine;
+mod flushes;
 mod partitioner;
 mod producer_id;
 mod queue;
