@@ -149,3 +149,18 @@ fn crafted_legacy_offsets_are_an_error_not_an_overflow() {
         Err(_) => panic!("the decoder panicked"),
     }
 }
+
+/// Found by the fuzzers with `-malloc_limit_mb=32` (zstd's own C
+/// allocations, which the counting allocator above cannot see): frames
+/// declaring a huge window made the decoder allocate it (101 MB and 67 MB)
+/// although at most 1 MiB of output was allowed. They were errors before
+/// too (after the allocation), so this guards the outcome; the test that
+/// fails without the window bound is in `compression/zstd.rs`.
+#[test]
+fn fuzz_finds_with_huge_zstd_windows_are_refused() {
+    let frame = include_bytes!("data/fuzz/zstd-window-decompress.bin");
+    assert!(Compression::Zstd.decompress(&frame[1..], 1 << 20).is_err());
+    let set = include_bytes!("data/fuzz/zstd-window-record-set.bin");
+    let limits = DecodeLimits { max_decompressed: 1 << 20, max_decompressed_total: 4 << 20, verify_crc: false };
+    assert!(RecordSet::parse(Bytes::from_static(set), &limits).is_err());
+}
