@@ -74,7 +74,7 @@ async fn run_rdkafka(a: &Args) -> Result<Outcome, String> {
     let value = payload(a.record_size);
     let mut pending = FuturesUnordered::new();
     let mut out = Outcome { latencies_us: Vec::with_capacity(a.records as usize), failed: 0 };
-    let mut record_done = |r: Result<(), ()>, at: Instant, out: &mut Outcome| match r {
+    let record_done = |r: Result<(), ()>, at: Instant, out: &mut Outcome| match r {
         Ok(()) => out.latencies_us.push(at.elapsed().as_micros().min(u32::MAX as u128) as u32),
         Err(()) => out.failed += 1,
     };
