@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ferrokafka::cluster::{Cluster, ClusterConfig};
 use ferrokafka::net::{ConnConfig, Connection};
-use ferrokafka::producer::{Producer, ProducerRecord};
+use ferrokafka::producer::ProducerRecord;
 use ferrokafka::Error;
 use ferrokafka_mock::{MockCluster, MockConfig};
 use ferrokafka_protocol::bytes::{Bytes, BytesMut};
@@ -17,6 +17,10 @@ use ferrokafka_protocol::messages::{api_versions_response, metadata_request, met
 use ferrokafka_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+#[path = "support/mock_producer.rs"]
+mod mock_producer;
+use mock_producer::producer;
 
 fn cfg(request_timeout_ms: u64, max_in_flight: usize) -> ConnConfig {
     ConnConfig { request_timeout: Duration::from_millis(request_timeout_ms), max_in_flight, ..Default::default() }
@@ -58,17 +62,7 @@ async fn a_request_timeout_closes_the_connection_and_fails_everything_on_it() {
 async fn a_paused_leader_fails_records_at_the_delivery_timeout_and_close_completes() {
     let c = MockCluster::start(MockConfig { brokers: 1, ..Default::default() }).await.unwrap();
     c.create_topic("t", 1).unwrap();
-    let p = Producer::builder()
-        .bootstrap(&c.bootstrap())
-        .set("request.timeout.ms", "300")
-        .unwrap()
-        .set("delivery.timeout.ms", "3000")
-        .unwrap()
-        .set("linger.ms", "0")
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
+    let p = producer(&c.bootstrap(), &[("request.timeout.ms", "300"), ("delivery.timeout.ms", "3000"), ("linger.ms", "0")]).await;
     p.send_and_wait(ProducerRecord::new("t").partition(0).value("warm")).await.unwrap();
     c.pause_broker(c.brokers()[0].0);
     let r = tokio::time::timeout(Duration::from_secs(20), p.send_and_wait(ProducerRecord::new("t").partition(0).value("stuck"))).await;
@@ -191,21 +185,7 @@ async fn the_pool_replaces_a_connection_closed_by_a_timeout() {
 async fn acks_zero_respects_buffer_memory_when_the_broker_stops_reading() {
     let c = MockCluster::start(MockConfig { brokers: 1, ..Default::default() }).await.unwrap();
     c.create_topic("z", 1).unwrap();
-    let p = Producer::builder()
-        .bootstrap(&c.bootstrap())
-        .set("acks", "0")
-        .unwrap()
-        .set("enable.idempotence", "false")
-        .unwrap()
-        .set("buffer.memory", "1048576")
-        .unwrap()
-        .set("max.block.ms", "500")
-        .unwrap()
-        .set("linger.ms", "0")
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
+    let p = producer(&c.bootstrap(), &[("acks", "0"), ("enable.idempotence", "false"), ("buffer.memory", "1048576"), ("max.block.ms", "500"), ("linger.ms", "0")]).await;
     p.send_and_wait(ProducerRecord::new("z").partition(0).value("warm")).await.unwrap();
     c.pause_broker(c.brokers()[0].0);
     let value = Bytes::from(vec![7u8; 64 * 1024]);

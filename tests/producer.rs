@@ -6,50 +6,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ferrokafka::cluster::{Cluster, ClusterConfig};
-use ferrokafka::producer::{partition_for_key, Producer, ProducerRecord};
+use ferrokafka::producer::{partition_for_key, ProducerRecord};
 use ferrokafka::{Error, ErrorCode};
-use ferrokafka_mock::{MockCluster, MockConfig};
-use ferrokafka_protocol::records::RecordBatch;
 use ferrokafka_protocol::ApiKey;
 
-async fn mock(brokers: i32) -> MockCluster {
-    MockCluster::start(MockConfig { brokers, ..Default::default() }).await.unwrap()
-}
-
-async fn producer(bootstrap: &str, props: &[(&str, &str)]) -> Producer {
-    let mut b = Producer::builder().bootstrap(bootstrap).set("retry.backoff.ms", "10").unwrap().set("retry.backoff.max.ms", "50").unwrap();
-    for (k, v) in props {
-        b = b.set(k, v).unwrap();
-    }
-    b.build().await.unwrap()
-}
-
-/// The values of every data record in a partition's log, in offset order.
-fn log_values(c: &MockCluster, topic: &str, p: i32) -> Vec<String> {
-    c.batches(topic, p)
-        .into_iter()
-        .filter(|b| !b.is_control())
-        .flat_map(|b: RecordBatch| b.records.into_iter().map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap()))
-        .collect()
-}
-
-/// Sends `n` records `prefix-0..n` to one partition, all queued before any
-/// is awaited; returns their results.
-async fn send_many(p: &Producer, topic: &str, partition: i32, prefix: &str, n: usize) -> Vec<Result<i64, Error>> {
-    let mut futs = Vec::with_capacity(n);
-    for i in 0..n {
-        futs.push(p.send(ProducerRecord::new(topic).partition(partition).value(format!("{prefix}-{i}"))).await.unwrap());
-    }
-    let mut out = Vec::with_capacity(n);
-    for f in futs {
-        out.push(f.await.map(|m| m.offset));
-    }
-    out
-}
-
-fn expected(prefix: &str, n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("{prefix}-{i}")).collect()
-}
+#[path = "support/mock_producer.rs"]
+mod mock_producer;
+use mock_producer::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_arrive_once_and_in_order_with_every_codec() {
@@ -220,20 +183,6 @@ async fn until_a_new_producer_id_is_confirmed_one_batch_goes_first() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rejected_batch_fails_alone_and_later_records_still_arrive() {
-    let c = mock(1).await;
-    c.create_topic("x", 1).unwrap();
-    let p = producer(&c.bootstrap(), &[("linger.ms", "1")]).await;
-    p.send_and_wait(ProducerRecord::new("x").partition(0).value("before")).await.unwrap();
-    c.fail_next(None, ApiKey::Produce, ErrorCode::INVALID_RECORD, 1);
-    let bad = p.send_and_wait(ProducerRecord::new("x").partition(0).value("rejected")).await;
-    assert_eq!(bad.unwrap_err().code(), Some(ErrorCode::INVALID_RECORD));
-    p.send_and_wait(ProducerRecord::new("x").partition(0).value("after")).await.unwrap();
-    assert_eq!(log_values(&c, "x", 0), vec!["before", "after"]);
-    p.close().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_too_large_for_the_topic_is_split_and_still_arrives_in_order() {
     let c = mock(1).await;
     // The topic takes batches of at most 20 KB; the producer builds 64 KB ones.
@@ -249,6 +198,9 @@ async fn a_batch_too_large_for_the_topic_is_split_and_still_arrives_in_order() {
     let want: Vec<String> = (0..300).map(|i| format!("{i:0>200}")).collect();
     assert_eq!(log_values(&c, "big", 0), want);
     assert!(c.produce_errors().get(&ErrorCode::MESSAGE_TOO_LARGE).copied().unwrap_or(0) > 0, "the broker did refuse the big batches");
+    // The halves took their parent's sequences: one producer id and epoch.
+    let ids = ids(&c, "big", 0);
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "no epoch bump for a split: {ids:?}");
     // A single record over the limit cannot be split: it fails alone.
     let err = p.send_and_wait(ProducerRecord::new("big").partition(0).value(vec![b'x'; 30_000])).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::MESSAGE_TOO_LARGE));

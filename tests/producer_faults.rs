@@ -8,33 +8,12 @@ use std::time::Duration;
 
 use ferrokafka::producer::{Producer, ProducerRecord};
 use ferrokafka::{Error, ErrorCode};
-use ferrokafka_mock::{MockCluster, MockConfig};
-use ferrokafka_protocol::records::RecordBatch;
+use ferrokafka_mock::MockCluster;
 use ferrokafka_protocol::ApiKey;
 
-async fn mock(brokers: i32) -> MockCluster {
-    MockCluster::start(MockConfig { brokers, ..Default::default() }).await.unwrap()
-}
-
-async fn producer(bootstrap: &str, props: &[(&str, &str)]) -> Producer {
-    let mut b = Producer::builder().bootstrap(bootstrap).set("retry.backoff.ms", "10").unwrap().set("retry.backoff.max.ms", "50").unwrap();
-    for (k, v) in props {
-        b = b.set(k, v).unwrap();
-    }
-    b.build().await.unwrap()
-}
-
-fn log_values(c: &MockCluster, topic: &str, p: i32) -> Vec<String> {
-    c.batches(topic, p)
-        .into_iter()
-        .filter(|b| !b.is_control())
-        .flat_map(|b: RecordBatch| b.records.into_iter().map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap()))
-        .collect()
-}
-
-fn ids(c: &MockCluster, topic: &str, p: i32) -> Vec<(i64, i16)> {
-    c.batches(topic, p).iter().map(|b| (b.producer_id, b.producer_epoch)).collect()
-}
+#[path = "support/mock_producer.rs"]
+mod mock_producer;
+use mock_producer::*;
 
 /// Waits until every injected fault has been used (or fails the test).
 async fn faults_used(c: &MockCluster) {
@@ -123,29 +102,6 @@ async fn a_batch_refused_alone_keeps_the_epoch() {
     assert_eq!(log_values(&c, "x", 0), vec!["before", "after"]);
     let ids = ids(&c, "x", 0);
     assert_eq!(ids[0], ids[1], "same producer id and epoch after a lone failure: {ids:?}");
-    p.close().await;
-}
-
-/// A split batch's halves take the parent's sequence range: no epoch bump,
-/// and order kept.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn split_halves_keep_the_parents_sequences() {
-    let c = mock(1).await;
-    c.create_topic_with("big", 1, &[("max.message.bytes", "3000")]).unwrap();
-    let p = producer(&c.bootstrap(), &[("batch.size", "20000"), ("linger.ms", "20")]).await;
-    p.send_and_wait(ProducerRecord::new("big").partition(0).value("first")).await.unwrap();
-    let mut futs = Vec::new();
-    for i in 0..40 {
-        futs.push(p.send(ProducerRecord::new("big").partition(0).value(format!("{i:0>200}"))).await.unwrap());
-    }
-    for f in futs {
-        f.await.unwrap();
-    }
-    let values = log_values(&c, "big", 0);
-    let want: Vec<String> = std::iter::once("first".to_string()).chain((0..40).map(|i| format!("{i:0>200}"))).collect();
-    assert_eq!(values, want);
-    let ids = ids(&c, "big", 0);
-    assert!(ids.windows(2).all(|w| w[0] == w[1]), "one producer id and epoch throughout: {ids:?}");
     p.close().await;
 }
 
