@@ -138,29 +138,46 @@ async fn responses_are_read_while_a_large_request_is_being_written() {
     broker.await.unwrap();
 }
 
-/// A broker before 2.4 knows ApiVersions up to v2: asked at v3 it answers
-/// UNSUPPORTED_VERSION in a version-0 body with its ranges, and the client
-/// asks again at v2.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_broker_older_than_2_4_is_negotiated_with() {
+/// Plays a broker before 2.4 (ApiVersions up to v2): asked at v3 it answers
+/// UNSUPPORTED_VERSION in a version-0 body, listing its ranges in it
+/// (`list_in_error`) or, as Kafka 2.1-2.3 do, listing nothing (the list in
+/// the error came with KIP-511 in 2.4). Returns the versions the client
+/// asked at.
+async fn old_broker(list_in_error: bool) -> (Connection, Vec<i16>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let keys = [(ApiKey::ApiVersions, 0, 2), (ApiKey::Metadata, 0, 7), (ApiKey::Produce, 0, 7)];
     let broker = tokio::spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();
-        let req = read_request(&mut s).await;
-        assert_eq!(req.header.api_version, 3, "the client starts at v3");
-        // A v0 body (header v0), as such a broker writes it.
-        let refusal = ResponseBody::ApiVersions(ApiVersionsResponse { error_code: ErrorCode::UNSUPPORTED_VERSION.0, api_keys: versions(&keys), ..Default::default() });
-        respond(&mut s, req.header.correlation_id, 0, refusal).await;
-        let req = read_request(&mut s).await;
-        assert_eq!(req.header.api_version, 2, "then asks at the broker's highest");
-        respond(&mut s, req.header.correlation_id, 2, ResponseBody::ApiVersions(ApiVersionsResponse { api_keys: versions(&keys), ..Default::default() })).await;
-        s
+        let mut asked = Vec::new();
+        loop {
+            let req = read_request(&mut s).await;
+            asked.push(req.header.api_version);
+            if req.header.api_version > 2 {
+                let listed = if list_in_error { versions(&keys) } else { Vec::new() };
+                let refusal = ResponseBody::ApiVersions(ApiVersionsResponse { error_code: ErrorCode::UNSUPPORTED_VERSION.0, api_keys: listed, ..Default::default() });
+                // A v0 body (header v0), as such a broker writes it.
+                respond(&mut s, req.header.correlation_id, 0, refusal).await;
+                continue;
+            }
+            let v = req.header.api_version;
+            respond(&mut s, req.header.correlation_id, v, ResponseBody::ApiVersions(ApiVersionsResponse { api_keys: versions(&keys), ..Default::default() })).await;
+            return (s, asked);
+        }
     });
     let conn = tokio::time::timeout(Duration::from_secs(10), Connection::connect(&addr, &cfg(5000, 5))).await.expect("hung").expect("no connection to an old broker");
+    let (_s, asked) = broker.await.unwrap();
+    (conn, asked)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_older_than_2_4_is_negotiated_with() {
+    let (conn, asked) = old_broker(true).await;
+    assert_eq!(asked, vec![3, 2], "v3 first, then the broker's highest");
     assert_eq!(conn.version(ApiKey::Metadata).unwrap(), 7);
-    drop(broker.await.unwrap());
+    let (conn, asked) = old_broker(false).await;
+    assert_eq!(asked, vec![3, 0], "with no list in the error, v0");
+    assert_eq!(conn.version(ApiKey::Metadata).unwrap(), 7);
 }
 
 /// The pool does not hand out a connection that closed after a timeout.
