@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ferrokafka_protocol::compression::Compression;
-use ferrokafka_protocol::records::{DecodeLimits, RecordBatch, RecordHeader, RecordSet};
+use ferrokafka_protocol::records::{BatchView, DecodeLimits, RecordBatch, RecordHeader, RecordSet};
 
 const RECORDS: usize = 1000;
 const VALUE: usize = 100;
@@ -70,6 +70,29 @@ fn encode_decode(c: &mut Criterion) {
         });
     }
     dec.finish();
+
+    // The consumer's path: open the batch once, then read every record
+    // lazily (key, value and headers touched) without owning them.
+    let mut view = c.benchmark_group("batch_view_1000x100B");
+    view.throughput(Throughput::Elements(RECORDS as u64));
+    for codec in Compression::ALL {
+        let mut buf = BytesMut::new();
+        batch(codec).encode(&mut buf, None).unwrap();
+        let encoded = buf.freeze();
+        view.bench_with_input(BenchmarkId::from_parameter(codec.name()), &encoded, |bench, e| {
+            bench.iter(|| {
+                let v = BatchView::parse(e.clone(), &limits).unwrap();
+                let mut n = 0usize;
+                for r in v.records() {
+                    let r = r.unwrap();
+                    n += r.key().map_or(0, |k| k.len()) + r.value().map_or(0, |v| v.len());
+                    n += r.headers().map(|(k, v)| k.len() + v.map_or(0, |v| v.len())).sum::<usize>();
+                }
+                black_box(n)
+            })
+        });
+    }
+    view.finish();
 }
 
 fn crc(c: &mut Criterion) {

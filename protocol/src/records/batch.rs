@@ -254,6 +254,18 @@ fn varint_bytes(r: &mut Reader, what: &'static str) -> Result<Option<Bytes>, Dec
     }
 }
 
+/// A batch checked and inflated, its records not yet decoded.
+pub(crate) struct Opened {
+    /// The header fields (no records).
+    pub batch: RecordBatch,
+    /// The record count from the header (checked against the bytes).
+    pub count: i32,
+    /// The records' bytes, inflated.
+    pub records: Bytes,
+    /// Bytes inflated (0 when uncompressed).
+    pub inflated: usize,
+}
+
 /// A v2 record batch with its records decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordBatch {
@@ -434,15 +446,10 @@ impl RecordBatch {
         seal_batch(&mut buf[start..], &header)
     }
 
-    /// Decodes exactly one batch occupying all of `data`, checking its CRC
-    /// and decompressing within `limits`.
-    pub fn decode(data: Bytes, limits: &DecodeLimits) -> Result<RecordBatch, DecodeError> {
-        Self::decode_counting(data, limits).map(|(b, _)| b)
-    }
-
-    /// [`decode`](Self::decode), also returning how many bytes the records
-    /// inflated to (0 when uncompressed), for a record set's total budget.
-    pub(crate) fn decode_counting(data: Bytes, limits: &DecodeLimits) -> Result<(RecordBatch, usize), DecodeError> {
+    /// Checks one batch's framing and CRC, reads its header and inflates
+    /// its records (within `limits`), without decoding them: the part the
+    /// eager decoder and the lazy [`BatchView`](super::BatchView) share.
+    pub(crate) fn open(data: Bytes, limits: &DecodeLimits) -> Result<Opened, DecodeError> {
         let full = data.clone();
         let mut r = Reader::new(data);
         let base_offset = r.i64()?;
@@ -465,7 +472,7 @@ impl RecordBatch {
                 return Err(DecodeError::CrcMismatch { stored, computed });
             }
         }
-        let mut b = RecordBatch {
+        let batch = RecordBatch {
             base_offset,
             partition_leader_epoch,
             attributes: r.i16()?,
@@ -481,17 +488,31 @@ impl RecordBatch {
         if count < 0 {
             return Err(DecodeError::InvalidLength { what: "record count", length: i64::from(count) });
         }
-        let codec = b.compression()?;
-        let (mut recs, inflated) = if codec == Compression::None {
-            (r, 0)
+        let codec = batch.compression()?;
+        let (records, inflated) = if codec == Compression::None {
+            (r.peek_rest(), 0)
         } else {
             let out = codec.decompress(&r.peek_rest(), limits.max_decompressed)?;
             let n = out.len();
-            (Reader::new(out), n)
+            (out, n)
         };
-        if count as usize > recs.remaining() / MIN_RECORD_LEN {
+        if count as usize > records.len() / MIN_RECORD_LEN {
             return Err(DecodeError::InvalidLength { what: "record count", length: i64::from(count) });
         }
+        Ok(Opened { batch, count, records, inflated })
+    }
+
+    /// Decodes exactly one batch occupying all of `data`, checking its CRC
+    /// and decompressing within `limits`.
+    pub fn decode(data: Bytes, limits: &DecodeLimits) -> Result<RecordBatch, DecodeError> {
+        Self::decode_counting(data, limits).map(|(b, _)| b)
+    }
+
+    /// [`decode`](Self::decode), also returning how many bytes the records
+    /// inflated to (0 when uncompressed), for a record set's total budget.
+    pub(crate) fn decode_counting(data: Bytes, limits: &DecodeLimits) -> Result<(RecordBatch, usize), DecodeError> {
+        let Opened { batch: mut b, count, records, inflated } = Self::open(data, limits)?;
+        let mut recs = Reader::new(records);
         // The count is checked against the bytes at the minimum record
         // size; reserve no more memory than those bytes (a Record is far
         // larger than its minimal encoding), and grow if they really hold more.

@@ -12,12 +12,14 @@
 pub mod batch;
 pub mod control;
 pub mod legacy;
+mod view;
 
 use bytes::Bytes;
 
 pub use batch::{record_body_len, seal_batch, write_record, BatchHeader, Record, RecordBatch, RecordHeader, TimestampType, BATCH_HEADER_LEN};
 pub use control::{ControlRecord, ControlRecordType};
 pub use legacy::LegacyMessage;
+pub use view::{BatchView, RecordRef, Records};
 
 use crate::error::DecodeError;
 
