@@ -120,8 +120,12 @@ struct Inner {
 /// KIP-320: a broker that has not caught up may report an older leader
 /// than the one already known; a partition whose fresh leader epoch is
 /// older than the cached one keeps the cached entry.
-fn keep_newer_leaders(cached: Option<&[PartitionMeta]>, mut fresh: Vec<PartitionMeta>) -> Vec<PartitionMeta> {
-    if let Some(cached) = cached {
+///
+/// A topic deleted and created again starts over at leader epoch 0: when the
+/// topic ids differ (both known), nothing is kept.
+fn keep_newer_leaders(cached: Option<&TopicMeta>, fresh_id: Uuid, mut fresh: Vec<PartitionMeta>) -> Vec<PartitionMeta> {
+    let recreated = cached.is_some_and(|c| c.id != fresh_id && c.id != Uuid::ZERO && fresh_id != Uuid::ZERO);
+    if let Some(cached) = cached.filter(|_| !recreated).map(|c| c.partitions.as_slice()) {
         for (new, old) in fresh.iter_mut().zip(cached) {
             if new.leader_epoch >= 0 && old.leader_epoch >= 0 && new.leader_epoch < old.leader_epoch {
                 *new = *old;
@@ -343,7 +347,7 @@ impl Cluster {
                     *slot = PartitionMeta { leader: if ok { p.leader_id } else { -1 }, leader_epoch: p.leader_epoch };
                 }
             }
-            let parts = keep_newer_leaders(st.topics.get(&name).map(|t| t.partitions.as_slice()), parts);
+            let parts = keep_newer_leaders(st.topics.get(&name).map(|t| &**t), t.topic_id, parts);
             st.topics.insert(name, Arc::new(TopicMeta { id: t.topic_id, partitions: parts }));
         }
         st.refreshed = Some(Instant::now());
@@ -448,12 +452,24 @@ mod tests {
 
     #[test]
     fn metadata_with_an_older_leader_epoch_does_not_replace_the_cached_leader() {
-        let cached = [p(1, 5), p(2, 5), p(3, 5)];
+        let id = Uuid([7; 16]);
+        let cached = TopicMeta { id, partitions: vec![p(1, 5), p(2, 5), p(3, 5)] };
         let fresh = vec![p(9, 4), p(7, 6), p(-1, -1)];
         // Older epoch: kept; newer: taken; unknown epoch: taken as said.
-        assert_eq!(keep_newer_leaders(Some(&cached), fresh), vec![p(1, 5), p(7, 6), p(-1, -1)]);
+        assert_eq!(keep_newer_leaders(Some(&cached), id, fresh), vec![p(1, 5), p(7, 6), p(-1, -1)]);
         // Nothing cached, or a topic that grew: taken as is.
-        assert_eq!(keep_newer_leaders(None, vec![p(1, 0)]), vec![p(1, 0)]);
-        assert_eq!(keep_newer_leaders(Some(&[p(1, 3)]), vec![p(1, 3), p(2, 0)]), vec![p(1, 3), p(2, 0)]);
+        assert_eq!(keep_newer_leaders(None, id, vec![p(1, 0)]), vec![p(1, 0)]);
+        let one = TopicMeta { id, partitions: vec![p(1, 3)] };
+        assert_eq!(keep_newer_leaders(Some(&one), id, vec![p(1, 3), p(2, 0)]), vec![p(1, 3), p(2, 0)]);
+    }
+
+    #[test]
+    fn a_recreated_topic_starts_over_at_epoch_zero() {
+        let old = TopicMeta { id: Uuid([1; 16]), partitions: vec![p(1, 9), p(2, 9)] };
+        // A new topic id: its epoch-0 leaders are taken.
+        assert_eq!(keep_newer_leaders(Some(&old), Uuid([2; 16]), vec![p(3, 0), p(3, 0)]), vec![p(3, 0), p(3, 0)]);
+        // Without ids (Metadata before v10) the guard still applies.
+        let no_id = TopicMeta { id: Uuid::ZERO, partitions: vec![p(1, 9)] };
+        assert_eq!(keep_newer_leaders(Some(&no_id), Uuid::ZERO, vec![p(3, 0)]), vec![p(1, 9)]);
     }
 }

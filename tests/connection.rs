@@ -221,3 +221,36 @@ async fn acks_zero_respects_buffer_memory_when_the_broker_stops_reading() {
     c.resume_broker(c.brokers()[0].0);
     p.close_timeout(Duration::from_secs(10)).await;
 }
+
+/// acks=0 against a broker that stops reading: a write that cannot finish
+/// is bounded by the request timeout like any request (the connection
+/// closes), so records waiting behind it resolve instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acks_zero_write_that_cannot_finish_times_out() {
+    let c = MockCluster::start(MockConfig { brokers: 1, ..Default::default() }).await.unwrap();
+    c.create_topic("z", 1).unwrap();
+    let p = producer(&c.bootstrap(), &[("acks", "0"), ("enable.idempotence", "false"), ("request.timeout.ms", "1000"), ("delivery.timeout.ms", "1500"), ("linger.ms", "0"), ("max.block.ms", "500")]).await;
+    p.send_and_wait(ProducerRecord::new("z").partition(0).value("warm")).await.unwrap();
+    c.pause_broker(c.brokers()[0].0);
+    let value = Bytes::from(vec![7u8; 256 * 1024]);
+    let mut futures = Vec::new();
+    // Enough to fill the socket buffers (or the 32 MiB default buffer).
+    for _ in 0..200 {
+        match p.send(ProducerRecord::new("z").partition(0).value(value.clone())).await {
+            Ok(f) => futures.push(f),
+            Err(_) => break,
+        }
+    }
+    assert!(!futures.is_empty());
+    // Every record resolves: written, or failed (the stuck write with the
+    // connection, the rest at their delivery timeout).
+    let all = tokio::time::timeout(Duration::from_secs(20), async {
+        for f in futures {
+            let _ = f.await;
+        }
+    })
+    .await;
+    assert!(all.is_ok(), "a record never resolved behind a write that could not finish");
+    c.resume_broker(c.brokers()[0].0);
+    p.close_timeout(Duration::from_secs(10)).await;
+}

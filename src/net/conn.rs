@@ -400,7 +400,8 @@ impl Connection {
 /// the waiting queue before its bytes go out, so its answer always finds it.
 async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::UnboundedReceiver<Outgoing>, io: Arc<Io>, addr: String) {
     let mut closed = io.closed_tx.subscribe();
-    loop {
+    // A close before this task first ran is not a change to wait for.
+    while io.lock().closed.is_none() {
         let out = tokio::select! {
             o = rx.recv() => match o {
                 Some(o) => o,
@@ -424,8 +425,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::UnboundedRec
                 io.new_waiter.notify_one();
             }
         }
+        // A write is bounded like the request it carries: a broker that
+        // stops reading (or a half-open socket) must not hold the writer,
+        // and everything queued behind it, until TCP gives up.
+        let deadline = out.queued + io.request_timeout;
         let result = tokio::select! {
             r = wr.write_all(&out.frame) => r,
+            _ = tokio::time::sleep_until(deadline) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "request not written within request.timeout.ms")),
             _ = closed.changed() => break,
         };
         match result {
@@ -464,7 +470,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::UnboundedRec
 async fn read_loop<R: AsyncRead + Unpin>(rd: R, io: Arc<Io>, addr: String) {
     let mut closed = io.closed_tx.subscribe();
     let mut reading = Box::pin(read_frame_owned(rd));
-    loop {
+    // A close before this task first ran is not a change to wait for.
+    while io.lock().closed.is_none() {
         let deadline = io.lock().waiting.front().map(|w| w.deadline);
         let expired = async {
             match deadline {

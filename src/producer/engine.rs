@@ -160,10 +160,11 @@ impl Engine {
             at = at.min(*t);
         }
         for p in self.parts.values() {
-            if let Some(b) = p.front() {
-                at = at.min(b.sealed.created + self.cfg.delivery_timeout);
-            }
+            // Only a batch not in flight can expire or be retried; one in
+            // flight past its deadline is settled by its answer (or the
+            // request timeout), and waking for its past deadline would spin.
             if let Some(b) = p.first_idle().and_then(|i| p.get(i)) {
+                at = at.min(b.sealed.created + self.cfg.delivery_timeout);
                 if b.retry_at > now {
                     at = at.min(b.retry_at);
                 }
@@ -172,7 +173,9 @@ impl Engine {
         if let Some(t) = self.ids.wake_at() {
             at = at.min(t);
         }
-        if let (true, Some(t)) = (self.refresh.wanted, self.refresh.not_before) {
+        // A refresh that is running wakes the loop when it ends; its
+        // back-off deadline matters only once it has.
+        if let (true, false, Some(t)) = (self.refresh.wanted, self.refresh.running, self.refresh.not_before) {
             at = at.min(t);
         }
         at.max(now)

@@ -134,7 +134,9 @@ pub(crate) fn decide(f: Facts, answer: Answer) -> Action {
         Answer::Code(ErrorCode::DUPLICATE_SEQUENCE_NUMBER) if f.idempotent => Action::Complete { offset: -1, log_append_time: -1 },
         // Refused for its size: nothing was written (the size is checked
         // before anything else, on every attempt).
-        Answer::Code(ErrorCode::MESSAGE_TOO_LARGE) if f.records >= 2 => Action::Split,
+        // A batch that may already be in the log is not split (the halves
+        // would be new sequences): it fails as possibly written.
+        Answer::Code(ErrorCode::MESSAGE_TOO_LARGE) if f.records >= 2 && !f.possibly_written => Action::Split,
         Answer::Code(code) if f.idempotent && f.sequenced && sequence_refused(code) => {
             if !f.oldest {
                 // An earlier batch is being retried and this one follows
@@ -240,6 +242,15 @@ mod tests {
         assert_eq!(decide(facts(), Answer::Code(ErrorCode::MESSAGE_TOO_LARGE)), Action::Split);
         let one = Facts { records: 1, ..facts() };
         assert_eq!(decide(one, Answer::Code(ErrorCode::MESSAGE_TOO_LARGE)), Action::Fail { code: Some(ErrorCode::MESSAGE_TOO_LARGE), possibly_written: false, later: Later::Shift });
+    }
+
+    #[test]
+    fn a_possibly_written_batch_is_not_split() {
+        let pw = Facts { possibly_written: true, ..facts() };
+        assert_eq!(
+            decide(pw, Answer::Code(ErrorCode::MESSAGE_TOO_LARGE)),
+            Action::Fail { code: Some(ErrorCode::MESSAGE_TOO_LARGE), possibly_written: true, later: Later::Reset }
+        );
     }
 
     #[test]
