@@ -164,3 +164,17 @@ fn fuzz_finds_with_huge_zstd_windows_are_refused() {
     let limits = DecodeLimits { max_decompressed: 1 << 20, max_decompressed_total: 4 << 20, verify_crc: false };
     assert!(RecordSet::parse(Bytes::from_static(set), &limits).is_err());
 }
+
+/// Inflating exactly up to the limit must not allocate twice the limit (a
+/// full buffer doubled only to learn the stream had ended).
+#[test]
+fn inflating_to_the_limit_allocates_about_the_limit() {
+    let data = vec![0u8; 8 << 20];
+    for codec in [Compression::Gzip, Compression::Lz4] {
+        let mut compressed = BytesMut::new();
+        codec.compress(&data, None, &mut compressed).unwrap();
+        let (out, largest) = largest_allocation(|| codec.decompress(&compressed, 8 << 20));
+        assert_eq!(out.unwrap().len(), 8 << 20);
+        assert!(largest <= (8 << 20) + 64 * 1024, "{codec:?}: one allocation of {largest} bytes for 8 MiB out");
+    }
+}

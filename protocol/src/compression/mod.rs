@@ -116,17 +116,37 @@ pub(crate) fn too_large(max: usize) -> DecodeError {
 }
 
 /// Reads a decompressing stream to its end, at most `max` bytes.
-pub(crate) fn read_bounded(reader: impl std::io::Read, max: usize, codec: &str) -> Result<Bytes, DecodeError> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    let limit = (max as u64).saturating_add(1);
-    reader
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(|e| DecodeError::Compression(format!("{codec}: {e}")))?;
-    if out.len() > max {
+///
+/// The buffer grows by doubling but never past `max + 1` bytes (the one
+/// byte more is how a stream that runs over is told apart from one that
+/// ends exactly at the limit), so the limit bounds memory, not just output:
+/// `read_to_end` would double a full `max`-byte buffer to `2 * max` only to
+/// learn that the stream had ended.
+pub(crate) fn read_bounded(mut reader: impl std::io::Read, max: usize, codec: &str) -> Result<Bytes, DecodeError> {
+    const FIRST: usize = 8 * 1024;
+    let ceiling = max.saturating_add(1);
+    let mut out: Vec<u8> = Vec::new();
+    let mut len = 0;
+    loop {
+        if len == out.len() {
+            if len == ceiling {
+                return Err(too_large(max));
+            }
+            let grow = out.len().max(FIRST).min(ceiling - len);
+            out.reserve_exact(grow);
+            out.resize(len + grow, 0);
+        }
+        match reader.read(&mut out[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(DecodeError::Compression(format!("{codec}: {e}"))),
+        }
+    }
+    if len > max {
         return Err(too_large(max));
     }
+    out.truncate(len);
     Ok(out.into())
 }
 

@@ -74,11 +74,21 @@ impl<'a> XerialWriter<'a> {
     }
 }
 
+/// Snappy's best ratio: a three-byte copy element yields at most 64 bytes.
+/// A raw block claiming more than this many bytes per input byte is lying.
+const MAX_EXPANSION: usize = 22;
+
 fn raw_block(block: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let err = |e: snap::Error| DecodeError::Compression(format!("snappy: {e}"));
     let n = snap::raw::decompress_len(block).map_err(err)?;
     if out.len().saturating_add(n) > max {
         return Err(super::too_large(max));
+    }
+    // The output buffer is sized from the block's own length claim before
+    // anything is decoded; refuse claims the block cannot back, so a few
+    // bytes cannot demand the whole limit.
+    if n > block.len().saturating_mul(MAX_EXPANSION) {
+        return Err(DecodeError::Compression(format!("snappy: a {}-byte block claims {n} bytes", block.len())));
     }
     let start = out.len();
     out.resize(start + n, 0);
@@ -105,4 +115,36 @@ pub(super) fn decompress(input: &[u8], max: usize) -> Result<Bytes, DecodeError>
         raw_block(input, max, &mut out)?;
     }
     Ok(out.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_best_ratio_snappy_reaches_is_accepted() {
+        // Zeros compress as long runs of 64-byte copies: the best case.
+        let zeros = vec![0u8; 1 << 20];
+        let block = snap::raw::Encoder::new().compress_vec(&zeros).unwrap();
+        assert!(zeros.len() / block.len() > 20, "ratio {}", zeros.len() / block.len());
+        assert_eq!(decompress(&block, 1 << 20).unwrap().len(), 1 << 20);
+    }
+
+    #[test]
+    fn a_block_claiming_more_than_it_can_hold_is_refused() {
+        // A length varint of 8 MiB and one literal byte: the output would
+        // be allocated (8 MiB, zeroed) before decoding found the lie.
+        let mut block = Vec::new();
+        let mut n = 8u32 << 20;
+        while n >= 0x80 {
+            block.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        block.push(n as u8);
+        block.extend_from_slice(&[0, b'x']);
+        match decompress(&block, 64 << 20) {
+            Err(DecodeError::Compression(m)) => assert!(m.contains("claims"), "{m}"),
+            other => panic!("expected the claim to be refused, got {other:?}"),
+        }
+    }
 }
