@@ -135,13 +135,6 @@ fn keep_newer_leaders(cached: Option<&TopicMeta>, fresh_id: Uuid, mut fresh: Vec
     fresh
 }
 
-/// A pseudo-random fraction in [0, 1) for back-off jitter (no RNG crate
-/// needed for this).
-fn jitter() -> f64 {
-    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    f64::from(n % 1000) / 1000.0
-}
-
 impl Cluster {
     /// Connects to the first reachable bootstrap address and loads the
     /// broker list.
@@ -196,10 +189,7 @@ impl Cluster {
             Err(e) => {
                 slot.failures += 1;
                 let cfg = &self.inner.cfg;
-                let base = cfg.reconnect_backoff.as_secs_f64() * 2f64.powi(slot.failures.min(16) as i32 - 1);
-                let capped = base.min(cfg.reconnect_backoff_max.as_secs_f64());
-                let with_jitter = capped * (0.8 + 0.4 * jitter());
-                slot.retry_at = Some(Instant::now() + Duration::from_secs_f64(with_jitter));
+                slot.retry_at = Some(Instant::now() + crate::backoff::exponential(cfg.reconnect_backoff, cfg.reconnect_backoff_max, slot.failures));
                 slot.conn = None;
                 Err(e)
             }
@@ -255,38 +245,47 @@ impl Cluster {
         scored.into_iter().map(|(_, _, a)| a).collect()
     }
 
-    /// A connection to the least-loaded reachable broker: known brokers
-    /// first, then the bootstrap list.
-    pub async fn any(&self) -> Result<Connection> {
+    /// Runs `f` on a connection to the least-loaded reachable broker,
+    /// going down the candidates while a broker cannot be reached or `f`
+    /// fails with a retriable error (no answer in time, a broken
+    /// connection); any other error ends the search.
+    async fn with_any<T, F, Fut>(&self, mut f: F) -> Result<T>
+    where
+        F: FnMut(Connection) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let mut last = Error::Io("no broker reachable".into());
-        for a in self.candidates() {
-            match self.conn_to(&a).await {
-                Ok(c) => return Ok(c),
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
-    }
-
-    /// Sends `body` to the least-loaded broker, trying the next one when a
-    /// broker cannot be reached or does not answer in time.
-    pub async fn send_to_any(&self, body: RequestBody) -> Result<ResponseBody> {
-        let mut last = Error::Io("no broker reachable".into());
-        for a in self.candidates() {
-            let conn = match self.conn_to(&a).await {
+        for addr in self.candidates() {
+            let conn = match self.conn_to(&addr).await {
                 Ok(c) => c,
                 Err(e) => {
                     last = e;
                     continue;
                 }
             };
-            match conn.send(body.clone()).await {
+            match f(conn).await {
                 Ok(r) => return Ok(r),
                 Err(e) if e.is_retriable() => last = e,
                 Err(e) => return Err(e),
             }
         }
         Err(last)
+    }
+
+    /// A connection to the least-loaded reachable broker: known brokers
+    /// first, then the bootstrap list.
+    pub async fn any(&self) -> Result<Connection> {
+        self.with_any(|conn| async move { Ok(conn) }).await
+    }
+
+    /// Sends `body` to the least-loaded broker, trying the next one when a
+    /// broker cannot be reached or does not answer in time.
+    pub async fn send_to_any(&self, body: RequestBody) -> Result<ResponseBody> {
+        self.with_any(|conn| {
+            let body = body.clone();
+            async move { conn.send(body).await }
+        })
+        .await
     }
 
     /// Refreshes metadata for `topics` (and the broker list), from the
@@ -300,31 +299,24 @@ impl Cluster {
             allow_auto_topic_creation: self.inner.cfg.allow_auto_create_topics,
             ..Default::default()
         };
-        let mut last = Error::Io("no broker reachable".into());
-        for addr in self.candidates() {
-            let conn = match self.conn_to(&addr).await {
-                Ok(c) => c,
-                Err(e) => {
-                    last = e;
-                    continue;
+        let resp = self
+            .with_any(|conn| {
+                let req = req.clone();
+                async move {
+                    let version = conn.version(ApiKey::Metadata)?;
+                    // Metadata v0 reads an empty topic list as "all topics"; we want none.
+                    if version == 0 && topics.is_empty() {
+                        return Err(Error::UnsupportedApi { api: ApiKey::Metadata, broker: conn.broker_range(ApiKey::Metadata) });
+                    }
+                    match conn.send_at(RequestBody::Metadata(req), version).await? {
+                        ResponseBody::Metadata(m) => Ok(m),
+                        _ => Err(Error::Protocol(ferrokafka_protocol::DecodeError::Corrupt("mismatched response".into()))),
+                    }
                 }
-            };
-            let version = conn.version(ApiKey::Metadata)?;
-            // Metadata v0 reads an empty topic list as "all topics"; we want none.
-            if version == 0 && topics.is_empty() {
-                return Err(Error::UnsupportedApi { api: ApiKey::Metadata, broker: conn.broker_range(ApiKey::Metadata) });
-            }
-            match conn.send_at(RequestBody::Metadata(req.clone()), version).await {
-                Ok(ResponseBody::Metadata(m)) => {
-                    self.apply(m);
-                    return Ok(());
-                }
-                Ok(_) => return Err(Error::Io("mismatched response".into())),
-                Err(e) if e.is_retriable() => last = e,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last)
+            })
+            .await?;
+        self.apply(resp);
+        Ok(())
     }
 
     /// Takes a Metadata response into the cache.

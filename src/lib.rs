@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+mod backoff;
 pub mod cluster;
 pub mod error;
 pub mod net;

@@ -13,7 +13,7 @@
 //! batch order.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use ferrokafka_protocol::compression::Compression;
@@ -74,8 +74,18 @@ impl Accumulator {
         locked(&self.sticky).partition(topic, size, meta, self.batch_size)
     }
 
+    fn slots(&self) -> RwLockReadGuard<'_, HashMap<Tp, Arc<Mutex<Slot>>>> {
+        self.slots.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every partition's slot, copied out so no map lock is held while
+    /// the slots are locked one by one.
+    fn all_slots(&self) -> Vec<(Tp, Arc<Mutex<Slot>>)> {
+        self.slots().iter().map(|(tp, s)| (tp.clone(), s.clone())).collect()
+    }
+
     fn slot(&self, tp: &Tp) -> Arc<Mutex<Slot>> {
-        if let Some(s) = self.slots.read().unwrap_or_else(|p| p.into_inner()).get(tp) {
+        if let Some(s) = self.slots().get(tp) {
             return s.clone();
         }
         self.slots.write().unwrap_or_else(|p| p.into_inner()).entry(tp.clone()).or_default().clone()
@@ -84,13 +94,9 @@ impl Accumulator {
     /// Closes a batch (compressing it) and hands it to the engine. If
     /// compression fails its records fail and their memory is returned.
     fn seal(&self, tp: &Tp, open: OpenBatch) -> Result<()> {
-        let reserved = open.reserved;
-        match open.close(self.codec, self.level) {
-            Ok(sealed) => self.notify(Cmd::Sealed(tp.clone(), sealed)),
-            Err(_) => {
-                self.memory.add_permits(reserved);
-                Ok(())
-            }
+        match close_batch(open, self.codec, self.level, &self.memory) {
+            Some(sealed) => self.notify(Cmd::Sealed(tp.clone(), sealed)),
+            None => Ok(()),
         }
     }
 
@@ -125,7 +131,7 @@ impl Accumulator {
     /// sealed meanwhile: the engine queues what was announced before, then
     /// this batch, and the order holds.
     pub fn take_if_due(&self, tp: &Tp, now: Instant, linger: Duration, f: impl FnOnce(OpenBatch)) {
-        let Some(slot) = self.slots.read().unwrap_or_else(|p| p.into_inner()).get(tp).cloned() else { return };
+        let Some(slot) = self.slots().get(tp).cloned() else { return };
         let mut slot = locked(&slot);
         if slot.open.as_ref().is_some_and(|o| o.created + linger <= now) {
             f(slot.open.take().expect("checked"));
@@ -135,8 +141,7 @@ impl Accumulator {
     /// Runs `f` on every open batch, taken out, each under its partition's
     /// lock (closing, or failing everything).
     pub fn take_each(&self, mut f: impl FnMut(Tp, OpenBatch)) {
-        let slots: Vec<(Tp, Arc<Mutex<Slot>>)> = self.slots.read().unwrap_or_else(|p| p.into_inner()).iter().map(|(tp, s)| (tp.clone(), s.clone())).collect();
-        for (tp, slot) in slots {
+        for (tp, slot) in self.all_slots() {
             let mut slot = locked(&slot);
             if let Some(open) = slot.open.take() {
                 f(tp, open);
@@ -147,8 +152,7 @@ impl Accumulator {
     /// Seals every open batch now and hands it to the engine (`flush`),
     /// compressing in the caller's task.
     pub fn seal_all(&self) -> Result<()> {
-        let slots: Vec<(Tp, Arc<Mutex<Slot>>)> = self.slots.read().unwrap_or_else(|p| p.into_inner()).iter().map(|(tp, s)| (tp.clone(), s.clone())).collect();
-        for (tp, slot) in slots {
+        for (tp, slot) in self.all_slots() {
             let mut slot = locked(&slot);
             if let Some(open) = slot.open.take() {
                 self.seal(&tp, open)?;
@@ -159,11 +163,13 @@ impl Accumulator {
 
     /// Whether no batch is open.
     pub fn is_empty(&self) -> bool {
-        self.slots.read().unwrap_or_else(|p| p.into_inner()).values().all(|s| locked(s).open.is_none())
+        self.slots().values().all(|s| locked(s).open.is_none())
     }
 }
 
-/// Used by the engine for batches it seals itself (linger, close).
+/// Closes (compresses) a batch; if compression fails its records have
+/// failed and its `buffer.memory` is returned. Used by `send`'s tasks for
+/// full batches and by the engine for those it seals itself (linger, close).
 pub(crate) fn close_batch(open: OpenBatch, codec: Compression, level: Option<i32>, memory: &Semaphore) -> Option<SealedBatch> {
     let reserved = open.reserved;
     match open.close(codec, level) {

@@ -215,8 +215,12 @@ impl Engine {
     /// partition's lock, after queueing whatever was announced before, so
     /// a partition's batches are queued in the order they were made.
     fn seal_due(&mut self, now: Instant, cmds: &mut mpsc::UnboundedReceiver<Cmd>) {
+        let closing = self.close_waiter.is_some();
+        if !closing && self.lingers.front().is_none_or(|(t, _)| *t > now) {
+            return;
+        }
         let acc = self.acc.clone();
-        if self.close_waiter.is_some() {
+        if closing {
             self.lingers.clear();
             acc.take_each(|tp, open| {
                 self.drain_cmds(cmds);
@@ -623,11 +627,8 @@ impl Engine {
     }
 }
 
-/// Exponential back-off with jitter: `retry.backoff.ms` doubling per
-/// attempt up to `retry.backoff.max.ms`.
+/// `retry.backoff.ms` doubling per attempt up to `retry.backoff.max.ms`
+/// (never below the base), with jitter.
 fn backoff(cfg: &ProducerConfig, attempts: u32) -> Duration {
-    let base = cfg.retry_backoff.as_secs_f64() * 2f64.powi(attempts.saturating_sub(1).min(16) as i32);
-    let capped = base.min(cfg.retry_backoff_max.as_secs_f64().max(cfg.retry_backoff.as_secs_f64()));
-    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    Duration::from_secs_f64(capped * (0.8 + 0.4 * f64::from(n % 1000) / 1000.0))
+    crate::backoff::exponential(cfg.retry_backoff, cfg.retry_backoff_max.max(cfg.retry_backoff), attempts)
 }

@@ -39,82 +39,6 @@ impl ProducerIds {
     pub fn new(idempotent: bool) -> ProducerIds {
         ProducerIds { pair: if idempotent { None } else { Some((-1, -1)) }, phase: if idempotent { Phase::Missing } else { Phase::Ready }, retry_at: Instant::now(), failures: 0 }
     }
-
-    /// The id and epoch new sequences are stamped with, when ready.
-    pub fn current(&self) -> Option<(i64, i16)> {
-        if self.phase == Phase::Ready {
-            self.pair
-        } else {
-            None
-        }
-    }
-
-    /// A partition whose sequences are under `stale` must restart them:
-    /// the epoch moves past `stale` (once; later partitions asking with the
-    /// same `stale` pair get the already bumped one). Returns the pair to
-    /// restart under, or `None` while a new id is being fetched.
-    pub fn bump_past(&mut self, stale: Option<(i64, i16)>) -> Option<(i64, i16)> {
-        let current = self.current()?;
-        if stale != Some(current) {
-            return Some(current);
-        }
-        let (pid, epoch) = current;
-        if epoch < i16::MAX - 1 {
-            self.pair = Some((pid, epoch + 1));
-            self.pair
-        } else {
-            // The epoch would overflow: a fresh producer id instead.
-            self.pair = None;
-            self.phase = Phase::Missing;
-            None
-        }
-    }
-
-    /// When the loop must wake to send the InitProducerId.
-    pub fn wake_at(&self) -> Option<Instant> {
-        (self.phase == Phase::Missing).then_some(self.retry_at)
-    }
-
-    /// Starts an InitProducerId if one is due: the future to run.
-    pub fn start(&mut self, now: Instant, cluster: &Cluster) -> Option<IdRequest> {
-        if self.phase != Phase::Missing || now < self.retry_at {
-            return None;
-        }
-        self.phase = Phase::Requesting;
-        let cluster = cluster.clone();
-        Some(Box::pin(async move {
-            // An idempotent producer always asks for a fresh id: Kafka
-            // answers a non-transactional bump request with a new id anyway.
-            let req = InitProducerIdRequest { transactional_id: None, transaction_timeout_ms: i32::MAX, producer_id: -1, producer_epoch: -1, ..Default::default() };
-            // Any broker answers; the least-loaded reachable one is asked.
-            match cluster.send_to_any(RequestBody::InitProducerId(req)).await? {
-                ResponseBody::InitProducerId(r) => {
-                    ErrorCode(r.error_code).check()?;
-                    Ok((r.producer_id, r.producer_epoch))
-                }
-                _ => Err(Error::Io("mismatched response".into())),
-            }
-        }))
-    }
-
-    /// The InitProducerId's outcome. `Err` comes back when it is fatal.
-    pub fn finish(&mut self, r: Result<(i64, i16)>, backoff: &dyn Fn(u32) -> Duration) -> Result<()> {
-        match r {
-            Ok(pair) => {
-                self.pair = Some(pair);
-                self.phase = Phase::Ready;
-                self.failures = 0;
-                Ok(())
-            }
-            Err(e) if e.is_retriable() || matches!(e, Error::Kafka(_)) && e.class() != ferrokafka_protocol::ErrorClass::Fatal => {
-                self.failures += 1;
-                self.phase = Phase::Missing;
-                self.retry_at = Instant::now() + backoff(self.failures);
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
-    }
 }
 
 /// An InitProducerId on its way.
@@ -156,25 +80,83 @@ pub(crate) trait Seam: Send {
     fn batch_failed(&mut self, _tp: &super::types::Tp, _err: &Error) {}
 }
 
+/// The idempotent producer's seam: every partition may be sent to at
+/// once, and a failed batch concerns only its own records.
 impl Seam for ProducerIds {
+    /// The id and epoch new sequences are stamped with, when ready.
     fn current(&self) -> Option<(i64, i16)> {
-        ProducerIds::current(self)
+        if self.phase == Phase::Ready {
+            self.pair
+        } else {
+            None
+        }
     }
 
+    /// A partition whose sequences are under `stale` must restart them:
+    /// the epoch moves past `stale` (once; later partitions asking with the
+    /// same `stale` pair get the already bumped one). Returns the pair to
+    /// restart under, or `None` while a new id is being fetched.
     fn bump_past(&mut self, stale: Option<(i64, i16)>) -> Option<(i64, i16)> {
-        ProducerIds::bump_past(self, stale)
+        let current = self.current()?;
+        if stale != Some(current) {
+            return Some(current);
+        }
+        let (pid, epoch) = current;
+        if epoch < i16::MAX - 1 {
+            self.pair = Some((pid, epoch + 1));
+            self.pair
+        } else {
+            // The epoch would overflow: a fresh producer id instead.
+            self.pair = None;
+            self.phase = Phase::Missing;
+            None
+        }
     }
 
+    /// When the loop must wake to send the InitProducerId.
     fn wake_at(&self) -> Option<Instant> {
-        ProducerIds::wake_at(self)
+        (self.phase == Phase::Missing).then_some(self.retry_at)
     }
 
+    /// Starts an InitProducerId if one is due: the future to run.
     fn start(&mut self, now: Instant, cluster: &Cluster) -> Option<IdRequest> {
-        ProducerIds::start(self, now, cluster)
+        if self.phase != Phase::Missing || now < self.retry_at {
+            return None;
+        }
+        self.phase = Phase::Requesting;
+        let cluster = cluster.clone();
+        Some(Box::pin(async move {
+            // An idempotent producer always asks for a fresh id: Kafka
+            // answers a non-transactional bump request with a new id anyway.
+            let req = InitProducerIdRequest { transactional_id: None, transaction_timeout_ms: i32::MAX, producer_id: -1, producer_epoch: -1, ..Default::default() };
+            // Any broker answers; the least-loaded reachable one is asked.
+            match cluster.send_to_any(RequestBody::InitProducerId(req)).await? {
+                ResponseBody::InitProducerId(r) => {
+                    ErrorCode(r.error_code).check()?;
+                    Ok((r.producer_id, r.producer_epoch))
+                }
+                _ => Err(Error::Io("mismatched response".into())),
+            }
+        }))
     }
 
+    /// The InitProducerId's outcome. `Err` comes back when it is fatal.
     fn finish(&mut self, r: Result<(i64, i16)>, backoff: &dyn Fn(u32) -> Duration) -> Result<()> {
-        ProducerIds::finish(self, r, backoff)
+        match r {
+            Ok(pair) => {
+                self.pair = Some(pair);
+                self.phase = Phase::Ready;
+                self.failures = 0;
+                Ok(())
+            }
+            Err(e) if e.is_retriable() || matches!(e, Error::Kafka(_)) && e.class() != ferrokafka_protocol::ErrorClass::Fatal => {
+                self.failures += 1;
+                self.phase = Phase::Missing;
+                self.retry_at = Instant::now() + backoff(self.failures);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
