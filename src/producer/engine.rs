@@ -485,13 +485,7 @@ impl Engine {
     /// An answer for a batch that was in flight.
     fn answer(&mut self, tp: &Tp, id: u64, answer: Answer, err: Error) {
         let Some(part) = self.parts.get_mut(tp) else { return };
-        if part.returned(id).is_none() {
-            return;
-        }
-        if !matches!(answer, Answer::Written { .. }) {
-            part.count_attempt(id);
-        }
-        let Some(i) = part.index_of(id) else { return };
+        let Some(i) = part.returned(id, !matches!(answer, Answer::Written { .. })) else { return };
         let facts = self.facts(tp, i);
         self.apply(tp, id, facts, decide(facts, answer), err);
     }

@@ -168,25 +168,22 @@ impl PartitionQueue {
         }
     }
 
-    /// A sent batch came back (answered or not); returns it for a look.
-    pub fn returned(&mut self, id: u64) -> Option<&mut Batch> {
+    /// A sent batch came back (answered or not); its position, and one
+    /// more attempt counted unless it succeeded.
+    pub fn returned(&mut self, id: u64, failed: bool) -> Option<usize> {
         let i = self.position(id)?;
-        if self.batches[i].in_flight {
-            self.batches[i].in_flight = false;
+        let b = &mut self.batches[i];
+        if b.in_flight {
+            b.in_flight = false;
             self.in_flight -= 1;
         }
-        self.batches.get_mut(i)
-    }
-
-    /// Counts one more attempt of a returned batch.
-    pub fn count_attempt(&mut self, id: u64) -> u32 {
-        let Some(i) = self.position(id) else { return 0 };
-        let b = &mut self.batches[i];
-        b.attempts += 1;
-        if b.attempts == 1 {
-            self.retrying += 1;
+        if failed {
+            b.attempts += 1;
+            if b.attempts == 1 {
+                self.retrying += 1;
+            }
         }
-        b.attempts
+        Some(i)
     }
 
     /// A batch known not written left the queue: the sequences behind it
